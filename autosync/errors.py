@@ -1,0 +1,36 @@
+"""Exceptions raised by autosync.
+
+Every error autosync raises derives from :class:`AutosyncError`, so ``except autosync.AutosyncError``
+catches them all::
+
+    try:
+        autosync.start("data")
+    except autosync.ConfigError as e:
+        print(e)   # path 'data' must be absolute, like '/data'
+"""
+
+from __future__ import annotations
+
+
+class AutosyncError(Exception):
+    """Base class of every autosync error."""
+
+
+class ConfigError(AutosyncError, ValueError):
+    """A setting is unknown or has a bad value; the message names the key and the value."""
+
+
+class NotInPyodideError(AutosyncError, RuntimeError):
+    """autosync was started outside Pyodide, or in a Pyodide runtime without IndexedDB."""
+
+
+class MountError(AutosyncError, OSError):
+    """The directory cannot be mounted (not a directory, not empty, inside another mount...)."""
+
+
+class RestoreError(AutosyncError):
+    """The saved state could not be read back; nothing saved was changed."""
+
+
+class FlushError(AutosyncError):
+    """Saving to IndexedDB failed; the unsaved changes stay pending and are retried."""
