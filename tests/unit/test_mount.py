@@ -1,0 +1,151 @@
+"""The mount's flush loop on plain CPython, with an in-memory stand-in for the JavaScript half.
+
+The real hooks and IndexedDB are exercised in tests/pyodide and tests/e2e; these tests pin the
+Python-side bookkeeping: what stays pending after a failure, backoff, stop and status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from autosync._pyodide import Taken
+from autosync.config import resolve
+from autosync.errors import FlushError
+from autosync.mount import Mount
+
+
+class Backend:
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.saved: list[tuple[list[str], list[str]]] = []
+        self.fail_next = 0
+        self.detached = False
+        self.dirty = asyncio.Event()
+
+    def change(self, path: str) -> None:
+        self.paths.append(path)
+        self.dirty.set()
+
+    async def restore(self) -> dict[str, Any]:
+        return {"files": 0}
+
+    def take(self) -> Taken:
+        paths, self.paths = self.paths, []
+        self.dirty.clear()
+        return Taken(paths, [], len(paths), 0.0, 0.0)
+
+    def commit(self, paths, trees):
+        async def done() -> dict[str, Any]:
+            if self.fail_next:
+                self.fail_next -= 1
+                raise RuntimeError("QuotaExceededError: the quota has been exceeded")
+            self.saved.append((list(paths), list(trees)))
+            return {"puts": len(paths)}
+
+        return done()
+
+    async def when_dirty(self) -> None:
+        await self.dirty.wait()
+
+    def wake(self) -> None:
+        pass
+
+    def detach(self) -> None:
+        self.detached = True
+
+    def on_page_hide(self, callback):
+        return lambda: None
+
+
+def started(backend: Backend, **settings: Any) -> Mount:
+    mount = Mount(resolve({"path": "/data", **settings}, environ={}), backend)
+    mount.begin(blocking=False, run_sync=lambda a: None)
+    return mount
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_background_loop_saves_a_change_after_the_debounce():
+    async def scenario():
+        b = Backend()
+        m = await started(b, debounce_ms=10, max_wait_ms=50)
+        b.change("a.txt")
+        for _ in range(100):
+            if b.saved:
+                break
+            await asyncio.sleep(0.01)
+        assert b.saved == [(["a.txt"], [])]
+        assert m.status().state == "idle" and m.status().flush_count == 1
+        await m.stop()
+
+    run(scenario())
+
+
+def test_failed_flush_keeps_changes_pending_and_reports_the_error():
+    async def scenario():
+        b = Backend()
+        m = await started(b, debounce_ms=100000, max_wait_ms=100000, retry_min_ms=100000, retry_max_ms=100000)
+        b.change("a.txt")
+        b.fail_next = 1
+        with pytest.raises(FlushError, match="QuotaExceededError"):
+            await m.flush()
+        s = m.status()
+        assert s.state == "retrying" and s.dirty and s.pending_changes == 1
+        assert "QuotaExceededError" in (s.last_error or "")
+        assert s.consecutive_failures == 1
+        await m.flush()
+        assert b.saved == [(["a.txt"], [])]
+        s = m.status()
+        assert s.state == "idle" and s.consecutive_failures == 0 and not s.dirty
+        await m.stop()
+
+    run(scenario())
+
+
+def test_background_failures_are_retried_until_saved():
+    async def scenario():
+        b = Backend()
+        m = await started(b, debounce_ms=1, max_wait_ms=5, retry_min_ms=5, retry_max_ms=10)
+        b.fail_next = 3
+        b.change("x")
+        for _ in range(200):
+            if b.saved:
+                break
+            await asyncio.sleep(0.01)
+        assert b.saved == [(["x"], [])]
+        assert m.status().consecutive_failures == 0
+        await m.stop()
+
+    run(scenario())
+
+
+def test_stop_saves_pending_changes_then_detaches():
+    async def scenario():
+        b = Backend()
+        m = await started(b, debounce_ms=100000, max_wait_ms=100000)
+        b.change("late.txt")
+        await m.stop()
+        assert b.saved == [(["late.txt"], [])]
+        assert b.detached and m.status().state == "stopped"
+
+    run(scenario())
+
+
+def test_stop_whose_final_save_fails_keeps_running():
+    async def scenario():
+        b = Backend()
+        m = await started(b, debounce_ms=100000, max_wait_ms=100000, retry_min_ms=100000, retry_max_ms=100000)
+        b.change("x")
+        b.fail_next = 1
+        with pytest.raises(FlushError):
+            await m.stop()
+        assert not b.detached and m.status().state == "retrying"
+        await m.stop()
+        assert b.saved == [(["x"], [])] and b.detached
+
+    run(scenario())
