@@ -1,0 +1,136 @@
+"""Files under an autosync directory survive reloads and SIGKILLed browsers, with no flush call."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from conftest import FLUSH_ALLOWANCE_S
+
+pytestmark = pytest.mark.e2e
+
+DEBOUNCE_MS = 300
+MAX_WAIT_MS = 1000
+AFTER_DEBOUNCE_S = DEBOUNCE_MS / 1000 + FLUSH_ALLOWANCE_S
+
+
+def test_config_json_survives_reload_without_flush(session):
+    page = session.open()
+    page.python(
+        "import autosync\n"
+        "autosync.start('/data', debounce_ms=500)\n"
+        "open('/data/config.json', 'w').write('{\"theme\": \"dark\"}')\n"
+        "None"
+    )
+    time.sleep(0.5 + FLUSH_ALLOWANCE_S)
+    page = session.browser.reload(page)
+    assert page.python(
+        "import autosync\nautosync.start('/data', debounce_ms=500)\nopen('/data/config.json').read()"
+    ) == '{"theme": "dark"}'
+
+
+def test_write_just_before_reload_is_saved_when_the_page_hides(session):
+    page = session.start(debounce_ms=60_000, max_wait_ms=60_000)
+    page.python("open('/data/last-second.txt', 'w').write('saved on pagehide')\nNone")
+    page = session.browser.reload(page)
+    page.python("import autosync\nawait autosync.start('/data')\nNone")
+    assert page.python("open('/data/last-second.txt').read()") == "saved on pagehide"
+
+
+def test_file_survives_browser_kill_after_debounce(session):
+    page = session.start(DEBOUNCE_MS, MAX_WAIT_MS)
+    page.python("open('/data/config.json', 'w').write('{}')\nNone")
+    session.kill_after(AFTER_DEBOUNCE_S)
+    page = session.restart()
+    assert page.python("open('/data/config.json').read()") == "{}"
+
+
+def test_open_sqlite_connection_survives_kill(session):
+    page = session.start(DEBOUNCE_MS, MAX_WAIT_MS)
+    page.python(
+        "import sqlite3\n"
+        "db = sqlite3.connect('/data/app.db')\n"
+        "db.execute('create table t (n integer, s text)')\n"
+        "db.executemany('insert into t values (?, ?)', [(i, 'x' * i) for i in range(500)])\n"
+        "db.commit()\n"
+        "None"
+    )  # the connection stays open: the file is never closed before the kill
+    session.kill_after(AFTER_DEBOUNCE_S)
+    page = session.restart()
+    assert page.python(
+        "import sqlite3\n"
+        "db = sqlite3.connect('/data/app.db')\n"
+        "[db.execute('select count(*), sum(n) from t').fetchone(),"
+        " db.execute('pragma integrity_check').fetchone()[0]]"
+    ) == [[500, sum(range(500))], "ok"]
+
+
+def test_steady_writer_killed_at_random_loses_at_most_max_wait(session):
+    interval_s = 0.05
+    page = session.start(DEBOUNCE_MS, MAX_WAIT_MS)
+    page.python(
+        "import asyncio, json, time\n"
+        "async def writer():\n"
+        "    i = 0\n"
+        "    while True:\n"
+        "        i += 1\n"
+        "        with open('/data/counter.json', 'w') as f:\n"
+        "            json.dump({'i': i, 'at': time.time()}, f)\n"
+        f"        await asyncio.sleep({interval_s})\n"
+        "writer_task = asyncio.ensure_future(writer())\n"
+        "None"
+    )
+    delay = random.Random().uniform(2.0, 6.0)
+    time.sleep(delay)
+    killed_at = time.time()
+    session.browser.kill()
+    page = session.restart()
+    saved = page.python("import json\njson.load(open('/data/counter.json'))")
+    age = killed_at - saved["at"]
+    assert saved["i"] > 1
+    # the first write after the saved one is the oldest unsaved change; it is at most max_wait
+    # (plus one flush) old at the kill
+    assert age <= MAX_WAIT_MS / 1000 + FLUSH_ALLOWANCE_S + interval_s, (
+        f"killed {delay:.2f} s into the run; saved state was {age:.2f} s old"
+    )
+
+
+def test_two_writes_in_the_same_millisecond_are_both_saved(session):
+    page = session.start(DEBOUNCE_MS, MAX_WAIT_MS)
+    page.python(
+        "import autosync, os\n"
+        "p = '/data/same-ms.txt'\n"
+        "open(p, 'w').write('first')\n"
+        "await autosync.flush()\n"
+        "t = os.stat(p).st_mtime_ns\n"
+        "open(p, 'r+').write('SECOND')\n"
+        "os.utime(p, ns=(t, t))  # same mtime as the saved copy: mtime-based sync would skip it\n"
+        "None"
+    )
+    session.kill_after(AFTER_DEBOUNCE_S)
+    page = session.restart()
+    assert page.python("open('/data/same-ms.txt').read()") == "SECOND"
+
+
+def test_data_saved_by_plain_idbfs_is_restored(session):
+    page = session.open()
+    page.python(
+        "import os, pyodide_js\n"
+        "from pyodide.code import run_js\n"
+        "os.makedirs('/data')\n"
+        "pyodide_js.FS.mount(pyodide_js.FS.filesystems.IDBFS, {}, '/data')\n"
+        "os.makedirs('/data/docs')\n"
+        "open('/data/docs/readme.txt', 'w').write('from idbfs')\n"
+        "os.symlink('docs/readme.txt', '/data/link')\n"
+        "sync = run_js('(FS) => new Promise((ok, bad) => FS.syncfs(false, e => e ? bad(e) : ok()))')\n"
+        "await sync(pyodide_js.FS)\n"
+        "None"
+    )
+    session.browser.kill()
+    page = session.restart()
+    assert page.python(
+        "import os\n"
+        "[open('/data/docs/readme.txt').read(), os.readlink('/data/link'),"
+        " autosync.status('/data').restored['migrated']]"
+    ) == ["from idbfs", "docs/readme.txt", 3]
