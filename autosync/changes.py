@@ -86,7 +86,9 @@ class ChangeSet:
         trees = set(self._trees)
         covered = {t for t in trees if any(a in trees for a in _ancestors(t))}
         trees -= covered
-        paths = {p for p in self._paths if p not in trees and not any(a in trees for a in _ancestors(p))}
+        paths = {
+            p for p in self._paths if p not in trees and not any(a in trees for a in _ancestors(p))
+        }
         plan = Plan(tuple(sorted(paths)), tuple(sorted(trees)), self.first_at, self.last_at)
         self._paths.clear()
         self._trees.clear()

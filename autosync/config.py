@@ -99,7 +99,9 @@ def normalize_path(value: object, source: str = "argument") -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"path: expected an absolute directory path like '/data', got {value!r} ({source})")
+        raise ConfigError(
+            f"path: expected an absolute directory path like '/data', got {value!r} ({source})"
+        )
     if not value.startswith("/"):
         raise ConfigError(f"path: must be absolute, like '/{value}', got {value!r} ({source})")
     path = posixpath.normpath(value)
@@ -172,7 +174,9 @@ def resolve(
     env = os.environ if environ is None else environ
     for key, value in arguments.items():
         if key not in KEYS:
-            raise ConfigError(f"unknown setting {key!r} (value {value!r}); known: {', '.join(KEYS)}")
+            raise ConfigError(
+                f"unknown setting {key!r} (value {value!r}); known: {', '.join(KEYS)}"
+            )
 
     file = config_file or env.get(CONFIG_ENV)
     if file is None and os.path.isfile(DEFAULT_CONFIG_FILE):
@@ -186,7 +190,7 @@ def resolve(
     if "path" not in merged:
         raise ConfigError(
             "path: no directory given; call start('/data'), "
-            f"set {ENV_PREFIX}PATH, or put path = \"/data\" in {DEFAULT_CONFIG_FILE}"
+            f'set {ENV_PREFIX}PATH, or put path = "/data" in {DEFAULT_CONFIG_FILE}'
         )
     values = {key: _PARSERS[key](key, value, source) for key, (value, source) in merged.items()}
     sources = {key: source for key, (_, source) in merged.items()}

@@ -157,7 +157,9 @@ class Mount:
         self._last_error = f"restore failed: {error}"
         self._state = "failed"
         log.error(
-            "autosync %s: %s; changes to this directory are NOT being saved", self.path, self._last_error
+            "autosync %s: %s; changes to this directory are NOT being saved",
+            self.path,
+            self._last_error,
         )
         self._backend.detach()
 
@@ -345,10 +347,10 @@ def check_mount_point(path: str, mount_points: dict[str, str]) -> None:
                     f"{path!r} contains the autosync directory {point!r}; stop that one first "
                     f"(await autosync.stop({point!r})) or choose another directory"
                 )
-    kind = mount_points.get(path)
-    if kind == "autosync":
+    existing = mount_points.get(path)
+    if existing == "autosync":
         return  # stopped earlier; start() resumes it with its files in place
-    if kind is not None:
+    if existing is not None:
         raise MountError(f"{path!r} is already a mount point of another file system")
     if os.path.islink(path):
         raise MountError(f"{path!r} is a symbolic link; give the directory it points to")

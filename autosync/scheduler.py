@@ -10,9 +10,9 @@ with made-up times and the mount loop drives it with ``time.monotonic()``. All t
     >>> s.due_at(first_change=0, last_change=1900)   # steady writer: the maximum wait caps it
     2000
     >>> s.failed(now=2100)                           # a failed flush is retried after backoff
-    1000
+    1000.0
     >>> s.due_at(first_change=0, last_change=1900)
-    3100
+    3100.0
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Scheduler:
     def failed(self, now: float) -> float:
         """Record a failed flush at ``now``; returns the delay before the next attempt."""
         self.failures += 1
-        delay = min(self.retry_min_ms * 2 ** (self.failures - 1), self.retry_max_ms)
+        delay = min(self.retry_min_ms * 2.0 ** (self.failures - 1), self.retry_max_ms)
         self.retry_at = now + delay
         return delay
 

@@ -14,6 +14,7 @@ a user.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -81,8 +82,14 @@ class Browser:
         port_file = self.profile / "DevToolsActivePort"
         port_file.unlink(missing_ok=True)
         self._proc = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}",
-             "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1", "about:blank"],
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile}",
+                "--remote-debugging-port=0",
+                "--remote-debugging-address=127.0.0.1",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -123,10 +130,8 @@ class Browser:
 
     def close(self) -> None:
         if self._browser is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._browser.close()
-            except Exception:
-                pass
         if self._proc is not None and self._proc.poll() is None:
             os.killpg(self._proc.pid, signal.SIGTERM)
             try:
@@ -139,8 +144,6 @@ class Browser:
     def _detach(self) -> None:
         self._browser = None
         if self._pw is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._pw.stop()
-            except Exception:
-                pass
             self._pw = None

@@ -16,7 +16,8 @@
   // Emscripten's IDBFS, which we read to migrate data saved by apps that used it directly.
   const IDBFS_STORE = "FILE_DATA";
 
-  const now = () => performance.now();
+  // Monotonic where available; some embeddings (a Node vm context) lack `performance`.
+  const now = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
 
   // ---------------------------------------------------------------- IndexedDB helpers
 

@@ -35,8 +35,10 @@ class Session:
     def start(self, debounce_ms: int = 300, max_wait_ms: int = 1000, **more: object) -> Page:
         """Open the page and start autosync on /data (restore included)."""
         page = self.open()
-        args = ", ".join(f"{k}={v!r}" for k, v in {"debounce_ms": debounce_ms,
-                                                     "max_wait_ms": max_wait_ms, **more}.items())
+        args = ", ".join(
+            f"{k}={v!r}"
+            for k, v in {"debounce_ms": debounce_ms, "max_wait_ms": max_wait_ms, **more}.items()
+        )
         page.python(f"import autosync\nawait autosync.start('/data', {args})\nNone")
         return page
 

@@ -76,7 +76,9 @@ def test_timer_limit_is_enforced():
 
 
 def test_max_wait_below_debounce_is_rejected():
-    with pytest.raises(ConfigError, match=r"max_wait_ms: must be at least debounce_ms \(500\), got 100"):
+    with pytest.raises(
+        ConfigError, match=r"max_wait_ms: must be at least debounce_ms \(500\), got 100"
+    ):
         resolve({"path": "/d", "max_wait_ms": 100}, environ={})
 
 
@@ -92,7 +94,12 @@ def test_retry_max_below_min_is_rejected():
 
 @pytest.mark.parametrize(
     ("path", "message"),
-    [("data", "must be absolute"), ("/", "root directory"), ("", "absolute directory path"), (3, "got 3")],
+    [
+        ("data", "must be absolute"),
+        ("/", "root directory"),
+        ("", "absolute directory path"),
+        (3, "got 3"),
+    ],
 )
 def test_bad_paths_are_rejected(path, message):
     with pytest.raises(ConfigError, match=message):

@@ -89,7 +89,9 @@ def test_background_loop_saves_a_change_after_the_debounce():
 def test_failed_flush_keeps_changes_pending_and_reports_the_error():
     async def scenario():
         b = Backend()
-        m = await started(b, debounce_ms=100000, max_wait_ms=100000, retry_min_ms=100000, retry_max_ms=100000)
+        m = await started(
+            b, debounce_ms=100000, max_wait_ms=100000, retry_min_ms=100000, retry_max_ms=100000
+        )
         b.change("a.txt")
         b.fail_next = 1
         with pytest.raises(FlushError, match="QuotaExceededError"):
@@ -139,7 +141,9 @@ def test_stop_saves_pending_changes_then_detaches():
 def test_stop_whose_final_save_fails_keeps_running():
     async def scenario():
         b = Backend()
-        m = await started(b, debounce_ms=100000, max_wait_ms=100000, retry_min_ms=100000, retry_max_ms=100000)
+        m = await started(
+            b, debounce_ms=100000, max_wait_ms=100000, retry_min_ms=100000, retry_max_ms=100000
+        )
         b.change("x")
         b.fail_next = 1
         with pytest.raises(FlushError):

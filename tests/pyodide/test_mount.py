@@ -1,0 +1,157 @@
+"""autosync inside real Pyodide, in Node (fake-indexeddb) and in Chromium (real IndexedDB).
+
+Each test uses its own directory: the ``selenium`` fixture shares one Pyodide per module.
+"""
+
+from pytest_pyodide import run_in_pyodide
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_start_returns_an_awaitable_handle_that_saves_changes(selenium):
+    import autosync
+
+    m = autosync.start("/t-handle", debounce_ms=10, max_wait_ms=100)
+    assert await m is m
+    assert m.status().state == "idle"
+    with open("/t-handle/a.txt", "w") as f:
+        f.write("hello")
+    s = m.status()
+    assert s.dirty and s.pending_changes >= 1
+    await autosync.flush("/t-handle")
+    s = autosync.status("/t-handle")
+    assert not s.dirty and s.flush_count >= 1 and s.last_flush_at is not None
+    await m.stop()
+    assert m.status().state == "stopped"
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_restore_never_overwrites_files_written_before_it_completes(selenium):
+    import os
+
+    import pyodide_js
+
+    import autosync
+
+    m = await autosync.start("/t-early")
+    for name in ("a.txt", "b.txt"):
+        with open(f"/t-early/{name}", "w") as f:
+            f.write("saved")
+    await m.stop()
+    pyodide_js.FS.unmount("/t-early")  # forget the files in memory, as a reload would
+    assert os.listdir("/t-early") == []
+
+    # runPython cannot block on the restore, so it runs in the background while we write
+    pyodide_js.runPython(
+        "import autosync\nautosync.start('/t-early')\nopen('/t-early/a.txt', 'w').write('local')\n"
+    )
+    m2 = autosync.mounts()[-1]
+    assert m2 is not m
+    await m2
+    assert open("/t-early/a.txt").read() == "local"
+    assert open("/t-early/b.txt").read() == "saved"
+    assert m2.status().restored["kept"] == 1
+    await m2.stop()
+
+    pyodide_js.FS.unmount("/t-early")
+    await autosync.start("/t-early")
+    assert open("/t-early/a.txt").read() == "local"
+    await autosync.stop("/t-early")
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_stop_leaves_emscripten_operations_as_they_were(selenium):
+    import os
+
+    import pyodide_js
+    from pyodide.code import run_js
+
+    import autosync
+
+    ops_of = run_js(
+        "(FS, path, fd) => {"
+        "  const memfs = FS.filesystems.MEMFS.ops_table.file;"
+        "  const node = FS.lookupPath(path).node;"
+        "  return [node.node_ops === memfs.node, node.stream_ops === memfs.stream,"
+        "          FS.streams[fd].stream_ops === memfs.stream];"
+        "}"
+    )
+    m = await autosync.start("/t-stop")
+    f = open("/t-stop/open.log", "w")  # stays open across stop()
+    f.write("x")
+    f.flush()
+    assert list(ops_of(pyodide_js.FS, "/t-stop/open.log", f.fileno())) == [False, False, False]
+    await m.stop()
+    assert list(ops_of(pyodide_js.FS, "/t-stop/open.log", f.fileno())) == [True, True, True]
+    f.write("after stop")
+    f.flush()
+    assert m.status().pending_changes == 0
+
+    # start() again resumes saving, with the files in place
+    m2 = await autosync.start("/t-stop")
+    assert os.listdir("/t-stop") == ["open.log"]
+    f.write("!")
+    f.flush()
+    assert m2.status().pending_changes == 1
+    f.close()
+    await m2.stop()
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_failed_flush_keeps_changes_pending_and_recovers(selenium):
+    import pytest
+
+    import autosync
+
+    m = await autosync.start("/t-fail", debounce_ms=60000, max_wait_ms=60000)
+    with open("/t-fail/a.txt", "w") as f:
+        f.write("kept")
+    m._backend._js.db.close()  # IndexedDB refuses every transaction on a closed connection
+    with pytest.raises(autosync.FlushError, match="InvalidStateError"):
+        await m.flush()
+    s = m.status()
+    assert s.state == "retrying" and s.dirty and s.pending_changes == 1
+    assert "InvalidStateError" in s.last_error
+    with open("/t-fail/a.txt", "a") as f:  # writing never raises, whatever the store does
+        f.write("!")
+    await m.flush()  # reconnects
+    s = m.status()
+    assert s.state == "idle" and not s.dirty and s.consecutive_failures == 0
+    await m.stop()
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_bad_mount_points_are_refused_and_nothing_is_lost(selenium):
+    import os
+
+    import pytest
+
+    import autosync
+
+    m = await autosync.start("/t-bad", debounce_ms=100)
+    assert autosync.start("/t-bad/", debounce_ms=100) is m
+    with pytest.raises(autosync.ConfigError, match=r"debounce_ms: 100\.0 now, 200\.0 asked"):
+        autosync.start("/t-bad", debounce_ms=200)
+    with pytest.raises(autosync.MountError, match="inside the autosync directory '/t-bad'"):
+        autosync.start("/t-bad/inner")
+    inner = await autosync.start("/t-outer/inner")
+    with pytest.raises(
+        autosync.MountError, match="contains the autosync directory '/t-outer/inner'"
+    ):
+        autosync.start("/t-outer")
+    await inner.stop()
+    with open("/t-file", "w") as f:
+        f.write("keep me")
+    with pytest.raises(autosync.MountError, match="is a file"):
+        autosync.start("/t-file")
+    assert open("/t-file").read() == "keep me"
+    os.makedirs("/t-full")
+    with open("/t-full/x", "w") as f:
+        f.write("keep me too")
+    with pytest.raises(autosync.MountError, match="already holds 1 entries"):
+        autosync.start("/t-full")
+    assert open("/t-full/x").read() == "keep me too"
+    with pytest.raises(autosync.ConfigError, match="must be absolute"):
+        autosync.start("t-rel")
+    with pytest.raises(autosync.ConfigError, match="debounce_ms"):
+        autosync.start("/t-x", debounce_ms="soon")
+    await m.stop()
