@@ -44,7 +44,8 @@ for top, dirs, names in os.walk("/data"):
         p = os.path.join(top, name)
         with open(p, "rb") as f:
             head = f.read(60)
-        files.append([p, os.path.getsize(p), head.decode("utf-8", "replace")])
+        preview = "(binary)" if b"\\0" in head else head.decode("utf-8", "replace")
+        files.append([p, os.path.getsize(p), preview])
 s = autosync.status("/data")
 {"files": files, "status": f"{s.state}: {s.flush_count} flushes, {s.pending_changes} pending, "
  f"restored {s.restored.get('files', 0)} files" + (f" — last error: {s.last_error}" if s.last_error else "")}
