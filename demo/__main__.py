@@ -50,48 +50,51 @@ def headless() -> int:
         if not ok:
             failures.append(label)
 
-    with tempfile.TemporaryDirectory(prefix="autosync-demo-") as profile:
-        with Server() as server, Browser(profile) as browser:
-            print(f"Chromium (headless, profile {profile}) -> {server.url}")
-            page = browser.open(server.url)
-            print("1. write /data/config.json and a row in /data/visits.db (connection left open)")
-            page.python(
-                "import sqlite3\n"
-                "open('/data/config.json', 'w').write('{\"theme\": \"dark\"}')\n"
-                "db = sqlite3.connect('/data/visits.db')\n"
-                "db.execute('create table visits (n)')\n"
-                "db.execute('insert into visits values (1)')\n"
-                "db.commit()\n"
-                "None"
-            )
-            time.sleep(DEBOUNCE_S + MARGIN_S)
-            print("2. reload the page")
-            page = browser.reload(page)
-            print("   /data now holds:", page.python(LISTING))
-            config = page.python("open('/data/config.json').read()")
-            check("config.json after reload", config == '{"theme": "dark"}', config)
+    with (
+        tempfile.TemporaryDirectory(prefix="autosync-demo-") as profile,
+        Server() as server,
+        Browser(profile) as browser,
+    ):
+        print(f"Chromium (headless, profile {profile}) -> {server.url}")
+        page = browser.open(server.url)
+        print("1. write /data/config.json and a row in /data/visits.db (connection left open)")
+        page.python(
+            "import sqlite3\n"
+            "open('/data/config.json', 'w').write('{\"theme\": \"dark\"}')\n"
+            "db = sqlite3.connect('/data/visits.db')\n"
+            "db.execute('create table visits (n)')\n"
+            "db.execute('insert into visits values (1)')\n"
+            "db.commit()\n"
+            "None"
+        )
+        time.sleep(DEBOUNCE_S + MARGIN_S)
+        print("2. reload the page")
+        page = browser.reload(page)
+        print("   /data now holds:", page.python(LISTING))
+        config = page.python("open('/data/config.json').read()")
+        check("config.json after reload", config == '{"theme": "dark"}', config)
 
-            print("3. append to notes.txt, wait past debounce_ms, then SIGKILL every Chromium process")
-            page.python("open('/data/notes.txt', 'a').write('written before the crash\\n')\nNone")
-            time.sleep(DEBOUNCE_S + MARGIN_S)
-            browser.kill()
-            print("4. start Chromium again on the same profile")
-            browser.start()
-            page = browser.open(server.url)
-            print("   /data now holds:", page.python(LISTING))
-            notes = page.python("open('/data/notes.txt').read()")
-            check("notes.txt after the crash", notes == "written before the crash\n", repr(notes))
-            rows = page.python(
-                "import sqlite3\n"
-                "db = sqlite3.connect('/data/visits.db')\n"
-                "[db.execute('select count(*) from visits').fetchone()[0],"
-                " db.execute('pragma integrity_check').fetchone()[0]]"
-            )
-            check("visits.db after reload and crash", rows == [1, "ok"], rows)
-            status = page.python(
-                "s = autosync.status('/data')\n[s.state, s.restored.get('files'), s.flush_count]"
-            )
-            print(f"   autosync status: state={status[0]}, restored files={status[1]}")
+        print("3. append to notes.txt, wait past debounce_ms, then SIGKILL every Chromium process")
+        page.python("open('/data/notes.txt', 'a').write('written before the crash\\n')\nNone")
+        time.sleep(DEBOUNCE_S + MARGIN_S)
+        browser.kill()
+        print("4. start Chromium again on the same profile")
+        browser.start()
+        page = browser.open(server.url)
+        print("   /data now holds:", page.python(LISTING))
+        notes = page.python("open('/data/notes.txt').read()")
+        check("notes.txt after the crash", notes == "written before the crash\n", repr(notes))
+        rows = page.python(
+            "import sqlite3\n"
+            "db = sqlite3.connect('/data/visits.db')\n"
+            "[db.execute('select count(*) from visits').fetchone()[0],"
+            " db.execute('pragma integrity_check').fetchone()[0]]"
+        )
+        check("visits.db after reload and crash", rows == [1, "ok"], rows)
+        status = page.python(
+            "s = autosync.status('/data')\n[s.state, s.restored.get('files'), s.flush_count]"
+        )
+        print(f"   autosync status: state={status[0]}, restored files={status[1]}")
     if failures:
         print("FAILED:", ", ".join(failures))
         return 1

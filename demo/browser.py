@@ -72,6 +72,12 @@ class Browser:
         self._pw: Playwright | None = None
         self._browser: PwBrowser | None = None
 
+    @staticmethod
+    def version() -> str:
+        """What ``chromium --version`` prints."""
+        out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, check=False)
+        return out.stdout.strip()
+
     def __enter__(self) -> Browser:
         return self.start()
 

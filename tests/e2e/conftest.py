@@ -11,10 +11,6 @@ import pytest
 from demo.browser import Browser, Page
 from demo.server import Server
 
-# Room for a flush to run after its timer fires (scheduling, snapshot, IndexedDB commit) on a
-# loaded 2-core machine. A bound on the crash window, not a speed target.
-FLUSH_ALLOWANCE_S = 1.5
-
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from conftest import FLUSH_ALLOWANCE_S
+from e2e_timing import FLUSH_ALLOWANCE_S
 
 pytestmark = pytest.mark.e2e
 

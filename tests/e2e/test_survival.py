@@ -6,7 +6,7 @@ import random
 import time
 
 import pytest
-from conftest import FLUSH_ALLOWANCE_S
+from e2e_timing import FLUSH_ALLOWANCE_S
 
 pytestmark = pytest.mark.e2e
 
