@@ -76,7 +76,7 @@ def start(
 
     Calling ``start()`` again for a running directory returns the same handle if the settings are
     the same, and raises :class:`ConfigError` naming the settings that differ otherwise. After
-    :func:`stop`, ``start()`` resumes saving the directory with its files in place.
+    :func:`stop` (or a failed restore), ``start()`` resumes the directory with its files in place.
 
     >>> data = autosync.start("/data", debounce_ms=250)            # doctest: +SKIP
     >>> data.status().state                                        # doctest: +SKIP
@@ -92,7 +92,7 @@ def start(
     }
     settings = resolve({k: v for k, v in passed.items() if v is not None}, config_file=config_file)
     existing = _mounts.get(settings.path)
-    if existing is not None and not existing.stopped:
+    if existing is not None and not existing.restartable:
         changed = differences(existing.settings, settings)
         if changed:
             raise ConfigError(

@@ -263,7 +263,8 @@ class Mount:
         """Save every change made so far; returns once IndexedDB has committed them.
 
         Raises :class:`~autosync.errors.FlushError` if saving fails; the changes stay pending and the
-        background loop keeps retrying.
+        background loop keeps retrying. Raises :class:`~autosync.errors.RestoreError` if the mount
+        could not be restored: nothing is saved over data that could not be read.
         """
         await self
         if self._state in ("stopped", "failed"):
@@ -324,6 +325,11 @@ class Mount:
     @property
     def stopped(self) -> bool:
         return self._state == "stopped"
+
+    @property
+    def restartable(self) -> bool:
+        """Whether :func:`autosync.start` may make a new mount for this directory."""
+        return self._state in ("stopped", "failed")
 
 
 def check_mount_point(path: str, mount_points: dict[str, str]) -> None:

@@ -155,3 +155,36 @@ async def test_bad_mount_points_are_refused_and_nothing_is_lost(selenium):
     with pytest.raises(autosync.ConfigError, match="debounce_ms"):
         autosync.start("/t-x", debounce_ms="soon")
     await m.stop()
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_data_from_a_newer_format_is_refused_and_left_untouched(selenium):
+    import pytest
+    from pyodide.code import run_js
+
+    import autosync
+
+    store = run_js(
+        "(action) => new Promise((ok, bad) => {"
+        "  const r = indexedDB.open('autosync:/t-newer', 1);"
+        "  r.onupgradeneeded = () => { r.result.createObjectStore('entries');"
+        "                              r.result.createObjectStore('meta'); };"
+        "  r.onerror = () => bad(r.error);"
+        "  r.onsuccess = () => {"
+        "    const db = r.result, tx = db.transaction(['entries', 'meta'], 'readwrite');"
+        "    if (action === 'write') {"
+        "      tx.objectStore('meta').put({version: 99}, 'format');"
+        "      tx.objectStore('entries').put({mode: 33188, mtime: 0, future: true}, 'x');"
+        "    }"
+        "    const get = tx.objectStore('meta').get('format');"
+        "    tx.oncomplete = () => { db.close(); ok(get.result.version); };"
+        "  };"
+        "})"
+    )
+    assert await store("write") == 99
+    with pytest.raises(autosync.RestoreError, match="newer autosync \\(storage format 99"):
+        await autosync.start("/t-newer")
+    assert autosync.status("/t-newer").state == "failed"
+    with open("/t-newer/local.txt", "w") as f:  # not saved, and saving it must not downgrade
+        f.write("x")
+    assert await store("read") == 99

@@ -13,7 +13,7 @@ import pytest
 
 from autosync._pyodide import Taken
 from autosync.config import resolve
-from autosync.errors import FlushError
+from autosync.errors import FlushError, RestoreError
 from autosync.mount import Mount
 
 
@@ -24,12 +24,15 @@ class Backend:
         self.fail_next = 0
         self.detached = False
         self.dirty = asyncio.Event()
+        self.restore_error: Exception | None = None
 
     def change(self, path: str) -> None:
         self.paths.append(path)
         self.dirty.set()
 
     async def restore(self) -> dict[str, Any]:
+        if self.restore_error is not None:
+            raise self.restore_error
         return {"files": 0}
 
     def take(self) -> Taken:
@@ -151,5 +154,24 @@ def test_stop_whose_final_save_fails_keeps_running():
         assert not b.detached and m.status().state == "retrying"
         await m.stop()
         assert b.saved == [(["x"], [])] and b.detached
+
+    run(scenario())
+
+
+def test_failed_restore_detaches_reports_and_allows_a_new_start():
+    async def scenario():
+        b = Backend()
+        b.restore_error = RuntimeError("UnknownError: Internal error opening backing store")
+        m = started(b)
+        with pytest.raises(RestoreError, match="backing store"):
+            await m
+        status = m.status()
+        assert status.state == "failed" and "restore failed" in (status.last_error or "")
+        assert b.detached and m.restartable and not m.stopped
+        b.change("x")
+        with pytest.raises(RestoreError):  # nothing is saved over data that could not be read
+            await m.flush()
+        await m.stop()
+        assert b.saved == [] and m.status().state == "stopped"
 
     run(scenario())
