@@ -1,33 +1,38 @@
-// The demo page: loads the local Pyodide and autosync wheel, starts autosync on /data (unless the URL
-// has ?manual), and exposes window.runPy(code) for the headless driver and the end-to-end tests.
-import { loadPyodide } from "/pyodide/pyodide.mjs";
+// The demo page: runs Pyodide with autosync on this page, or in a dedicated Web Worker with ?worker;
+// starts autosync on /data (unless the URL has ?manual), and exposes window.runPy(code) for the
+// headless driver and the end-to-end tests.
+import { startPython } from "./python.js";
 
 const params = new URLSearchParams(location.search);
 const statusLine = document.getElementById("status");
 const output = document.getElementById("output");
+const where = params.has("worker") ? "in a Web Worker" : "on this page";
 
-const pyodide = await loadPyodide({
-  indexURL: "/pyodide/",
-  stdout: (line) => (output.textContent += line + "\n"),
-  stderr: (line) => (output.textContent += line + "\n"),
-});
-await pyodide.loadPackage("/pyodide/autosync-0.1.0-py3-none-any.whl");
-const dumps = pyodide.pyimport("json").dumps;
+// The same runPy as startPython's, with each call posted to the worker and its answer awaited.
+function startPythonInWorker(onOutput) {
+  const worker = new Worker("worker.js", { type: "module" });
+  const waiting = new Map();
+  let nextId = 0;
+  const runPy = (code) =>
+    new Promise((answer) => {
+      waiting.set(++nextId, answer);
+      worker.postMessage({ id: nextId, code });
+    });
+  return new Promise((ready, failed) => {
+    worker.onerror = (event) => failed(new Error("the worker failed to load: " + event.message));
+    worker.onmessage = ({ data }) => {
+      if (data.ready) ready(runPy);
+      else if ("output" in data) onOutput(data.output);
+      else {
+        waiting.get(data.id)(data);
+        waiting.delete(data.id);
+      }
+    };
+  });
+}
 
-// Runs Python with top-level await; returns {value: JSON text} or {error: traceback}.
-window.runPy = async (code) => {
-  try {
-    const result = await pyodide.runPythonAsync(code);
-    if (result && typeof result === "object" && typeof result.destroy === "function") {
-      const text = dumps(result);
-      result.destroy();
-      return { value: text };
-    }
-    return { value: JSON.stringify(result === undefined ? null : result) };
-  } catch (e) {
-    return { error: String(e.message || e) };
-  }
-};
+const show = (line) => (output.textContent += line + "\n");
+window.runPy = await (params.has("worker") ? startPythonInWorker(show) : startPython(show));
 
 async function py(code) {
   const result = await window.runPy(code);
@@ -50,7 +55,7 @@ s = autosync.status("/data")
 {"files": files, "status": f"{s.state}: {s.flush_count} flushes, {s.pending_changes} pending, "
  f"restored {s.restored.get('files', 0)} files" + (f" — last error: {s.last_error}" if s.last_error else "")}
 `);
-  statusLine.textContent = "autosync " + view.status;
+  statusLine.textContent = `autosync ${where}: ${view.status}`;
   const body = document.querySelector("#files tbody");
   body.replaceChildren(
     ...view.files.map(([path, size, head]) => {
@@ -71,8 +76,9 @@ if (!params.has("manual")) {
     document.getElementById("note-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const note = document.getElementById("note");
-      pyodide.globals.set("note_text", note.value);
-      await py(`with open("/data/notes.txt", "a") as f:\n    f.write(note_text + "\\n")\nNone`);
+      // A JSON string is a valid Python string literal.
+      const text = JSON.stringify(note.value + "\n");
+      await py(`with open("/data/notes.txt", "a") as f:\n    f.write(${text})\nNone`);
       note.value = "";
       await refresh();
     });
@@ -89,6 +95,6 @@ if (!params.has("manual")) {
     statusLine.classList.add("error");
   }
 } else {
-  statusLine.textContent = "Pyodide ready (manual mode: autosync not started)";
+  statusLine.textContent = `Pyodide ready ${where} (manual mode: autosync not started)`;
 }
 window.pyodideReady = true;

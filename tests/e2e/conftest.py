@@ -25,12 +25,15 @@ class Session:
         self.browser = browser
         self.server = server
 
-    def open(self) -> Page:
-        return self.browser.open(self.server.url + "?manual=1")
+    def open(self, *, worker: bool = False) -> Page:
+        """The demo page; with ``worker``, its Python runs in a dedicated Web Worker."""
+        return self.browser.open(self.server.url + "?manual=1" + ("&worker=1" if worker else ""))
 
-    def start(self, debounce_ms: int = 300, max_wait_ms: int = 1000, **more: object) -> Page:
+    def start(
+        self, debounce_ms: int = 300, max_wait_ms: int = 1000, *, worker: bool = False, **more: object
+    ) -> Page:
         """Open the page and start autosync on /data (restore included)."""
-        page = self.open()
+        page = self.open(worker=worker)
         args = ", ".join(
             f"{k}={v!r}"
             for k, v in {"debounce_ms": debounce_ms, "max_wait_ms": max_wait_ms, **more}.items()

@@ -1,0 +1,24 @@
+// Loads the local Pyodide and the autosync wheel. Shared by the page (demo.js) and, in the page's
+// ?worker mode, by the dedicated worker (worker.js), so both run Python the same way.
+import { loadPyodide } from "/pyodide/pyodide.mjs";
+
+// Returns runPy(code): runs Python with top-level await and resolves to {value: JSON text} or
+// {error: traceback}, never rejects -- the shape that crosses postMessage and the test driver.
+export async function startPython(onOutput) {
+  const pyodide = await loadPyodide({ indexURL: "/pyodide/", stdout: onOutput, stderr: onOutput });
+  await pyodide.loadPackage("/pyodide/autosync-0.1.0-py3-none-any.whl");
+  const dumps = pyodide.pyimport("json").dumps;
+  return async (code) => {
+    try {
+      const result = await pyodide.runPythonAsync(code);
+      if (result && typeof result === "object" && typeof result.destroy === "function") {
+        const text = dumps(result);
+        result.destroy();
+        return { value: text };
+      }
+      return { value: JSON.stringify(result === undefined ? null : result) };
+    } catch (e) {
+      return { error: String(e.message || e) };
+    }
+  };
+}
