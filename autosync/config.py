@@ -203,20 +203,16 @@ def _check_relations(s: Settings) -> None:
     def where(key: str) -> str:
         return s.sources.get(key, "default")
 
-    if s.max_wait_ms == 0:
-        raise ConfigError(f"max_wait_ms: must be greater than 0, got 0 ({where('max_wait_ms')})")
-    if s.max_wait_ms < s.debounce_ms:
-        raise ConfigError(
-            f"max_wait_ms: must be at least debounce_ms ({s.debounce_ms:g}), got {s.max_wait_ms:g} "
-            f"({where('max_wait_ms')}; debounce_ms from {where('debounce_ms')})"
-        )
-    if s.retry_min_ms == 0:
-        raise ConfigError(f"retry_min_ms: must be greater than 0, got 0 ({where('retry_min_ms')})")
-    if s.retry_max_ms < s.retry_min_ms:
-        raise ConfigError(
-            f"retry_max_ms: must be at least retry_min_ms ({s.retry_min_ms:g}), "
-            f"got {s.retry_max_ms:g} ({where('retry_max_ms')})"
-        )
+    for key in ("max_wait_ms", "retry_min_ms"):
+        if getattr(s, key) == 0:
+            raise ConfigError(f"{key}: must be greater than 0, got 0 ({where(key)})")
+    for key, floor in (("max_wait_ms", "debounce_ms"), ("retry_max_ms", "retry_min_ms")):
+        value, least = getattr(s, key), getattr(s, floor)
+        if value < least:
+            raise ConfigError(
+                f"{key}: must be at least {floor} ({least:g}), got {value:g} "
+                f"({where(key)}; {floor} from {where(floor)})"
+            )
 
 
 def differences(a: Settings, b: Settings) -> list[str]:

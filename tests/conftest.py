@@ -43,24 +43,14 @@ from pathlib import Path
 import pytest
 from pytest_pyodide import get_global_config
 
+from demo.browser import CHROMIUM, CHROMIUM_FLAGS
+
 ROOT = Path(__file__).resolve().parent.parent
 DIST_DIR = ROOT / ".build" / "dist"
 AUTOSYNC_WHEEL = "autosync-0.1.0-py3-none-any.whl"
 FAKE_INDEXEDDB = ROOT / "node_modules" / "fake-indexeddb" / "auto" / "index.js"
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-# Flags Chromium needs on this kind of machine (also used by e2e tests via playwright).
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Globals that fake-indexeddb/auto defines; copied into pytest-pyodide's node vm context
 # so that `import js; js.indexedDB` works as in a browser.
 IDB_GLOBALS = [
@@ -87,7 +77,7 @@ os.environ.setdefault("SE_CHROMEDRIVER", CHROMEDRIVER)
 def _configure_pytest_pyodide() -> None:
     cfg = get_global_config()
     chrome = cfg.get_flags("chrome")
-    cfg.set_flags("chrome", chrome + [f for f in CHROMIUM_ARGS if f not in chrome])
+    cfg.set_flags("chrome", chrome + [f for f in CHROMIUM_FLAGS if f not in chrome])
     node = cfg.get_flags("node")
     if "--require" not in node:
         cfg.set_flags("node", [*node, "--require", shlex.quote(str(FAKE_INDEXEDDB))])
@@ -126,4 +116,4 @@ def autosync_wheel(pyodide_dist_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def chromium_launch_options() -> dict[str, object]:
     """Keyword arguments for playwright's ``chromium.launch`` / ``launch_persistent_context``."""
-    return {"executable_path": CHROMIUM, "args": list(CHROMIUM_ARGS)}
+    return {"executable_path": CHROMIUM, "args": list(CHROMIUM_FLAGS)}

@@ -30,7 +30,12 @@ class Session:
         return self.browser.open(self.server.url + "?manual=1" + ("&worker=1" if worker else ""))
 
     def start(
-        self, debounce_ms: int = 300, max_wait_ms: int = 1000, *, worker: bool = False, **more: object
+        self,
+        debounce_ms: int = 300,
+        max_wait_ms: int = 1000,
+        *,
+        worker: bool = False,
+        **more: object,
     ) -> Page:
         """Open the page and start autosync on /data (restore included)."""
         page = self.open(worker=worker)

@@ -13,7 +13,9 @@ DEBOUNCE_MS = 300
 def test_files_written_in_a_worker_survive_a_kill_and_reach_the_page(session):
     page = session.start(DEBOUNCE_MS, worker=True)
     # A worker scope has no document: the page-hide hooks must stay out of the way there.
-    assert page.python("import js\nhasattr(js, 'WorkerGlobalScope') and not hasattr(js, 'document')")
+    assert page.python(
+        "import js\nhasattr(js, 'WorkerGlobalScope') and not hasattr(js, 'document')"
+    )
     page.python(
         "import sqlite3\n"
         "open('/data/from-worker.txt', 'w').write('worker')\n"

@@ -87,9 +87,18 @@ def test_zero_max_wait_is_rejected():
         resolve({"path": "/d", "max_wait_ms": 0, "debounce_ms": 0}, environ={})
 
 
-def test_retry_max_below_min_is_rejected():
-    with pytest.raises(ConfigError, match="retry_max_ms"):
-        resolve({"path": "/d", "retry_min_ms": 500, "retry_max_ms": 100}, environ={})
+def test_retry_max_below_min_is_rejected_naming_both_sources():
+    with pytest.raises(
+        ConfigError,
+        match=r"retry_max_ms: must be at least retry_min_ms \(500\), got 100 "
+        r"\(argument; retry_min_ms from environment variable AUTOSYNC_RETRY_MIN_MS\)",
+    ):
+        resolve({"path": "/d", "retry_max_ms": 100}, environ={"AUTOSYNC_RETRY_MIN_MS": "500"})
+
+
+def test_zero_retry_min_is_rejected():
+    with pytest.raises(ConfigError, match="retry_min_ms: must be greater than 0, got 0"):
+        resolve({"path": "/d", "retry_min_ms": 0}, environ={})
 
 
 @pytest.mark.parametrize(

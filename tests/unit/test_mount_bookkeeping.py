@@ -63,6 +63,15 @@ class Backend:
         return lambda: None
 
 
+# Long enough that no timer fires during a test: only explicit flush() and stop() save.
+NO_TIMERS = {
+    "debounce_ms": 10**6,
+    "max_wait_ms": 10**6,
+    "retry_min_ms": 10**6,
+    "retry_max_ms": 10**6,
+}
+
+
 def started(backend: Backend, **settings: Any) -> Mount:
     mount = Mount(resolve({"path": "/data", **settings}, environ={}), backend)
     mount.begin(blocking=False, run_sync=lambda a: None)
@@ -92,9 +101,7 @@ def test_background_loop_saves_a_change_after_the_debounce():
 def test_failed_flush_keeps_changes_pending_and_reports_the_error():
     async def scenario():
         b = Backend()
-        m = await started(
-            b, debounce_ms=100000, max_wait_ms=100000, retry_min_ms=100000, retry_max_ms=100000
-        )
+        m = await started(b, **NO_TIMERS)
         b.change("a.txt")
         b.fail_next = 1
         with pytest.raises(FlushError, match="QuotaExceededError"):
@@ -132,7 +139,7 @@ def test_background_failures_are_retried_until_saved():
 def test_stop_saves_pending_changes_then_detaches():
     async def scenario():
         b = Backend()
-        m = await started(b, debounce_ms=100000, max_wait_ms=100000)
+        m = await started(b, **NO_TIMERS)
         b.change("late.txt")
         await m.stop()
         assert b.saved == [(["late.txt"], [])]
@@ -144,9 +151,7 @@ def test_stop_saves_pending_changes_then_detaches():
 def test_stop_whose_final_save_fails_keeps_running():
     async def scenario():
         b = Backend()
-        m = await started(
-            b, debounce_ms=100000, max_wait_ms=100000, retry_min_ms=100000, retry_max_ms=100000
-        )
+        m = await started(b, **NO_TIMERS)
         b.change("x")
         b.fail_next = 1
         with pytest.raises(FlushError):
