@@ -76,7 +76,8 @@ def start(
 
     Calling ``start()`` again for a running directory returns the same handle if the settings are
     the same, and raises :class:`ConfigError` naming the settings that differ otherwise. After
-    :func:`stop` (or a failed restore), ``start()`` resumes the directory with its files in place.
+    :func:`stop`, ``start()`` resumes with the files in place, and its first flush saves the whole
+    directory as it is in memory. After a failed restore, ``start()`` tries the restore again.
 
     >>> data = autosync.start("/data", debounce_ms=250)            # doctest: +SKIP
     >>> data.status().state                                        # doctest: +SKIP

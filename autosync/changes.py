@@ -24,11 +24,13 @@ from dataclasses import dataclass
 
 
 def _ancestors(path: str) -> Iterable[str]:
-    """``"a/b/c"`` -> ``"a/b"``, ``"a"`` (not the path itself, not the root)."""
+    """``"a/b/c"`` -> ``"a/b"``, ``"a"``, ``""`` (the root); nothing for the root itself."""
     end = path.rfind("/")
     while end > 0:
         yield path[:end]
         end = path.rfind("/", 0, end)
+    if path:
+        yield ""
 
 
 @dataclass(frozen=True)

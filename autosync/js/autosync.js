@@ -223,7 +223,7 @@
 
     // Whether the program changed `rel` (or a directory above it) since the last take.
     touches(rel) {
-      if (this.paths.has(rel) || this.trees.has(rel)) return true;
+      if (this.trees.has("") || this.paths.has(rel) || this.trees.has(rel)) return true;
       for (let i = rel.indexOf("/"); i !== -1; i = rel.indexOf("/", i + 1)) {
         if (this.trees.has(rel.slice(0, i))) return true;
       }
@@ -324,6 +324,8 @@
       this.db = null;
       this.ops = makeOps(this);
       this.detached = false;
+      // Whether the in-memory tree holds everything that was saved, i.e. a restore has succeeded.
+      this.restored = false;
       const self = this;
       const type = {
         mount(mount) {
@@ -367,7 +369,9 @@
             `this one reads up to ${FORMAT_VERSION}); upgrade autosync`
         );
       }
-      return { ...this.apply(keys, values), migrated };
+      const stats = this.apply(keys, values);
+      this.restored = true;
+      return { ...stats, migrated };
     }
 
     apply(keys, values) {
@@ -489,6 +493,8 @@
       };
       try {
         for (const rel of trees) {
+          // The whole mount (after a restart): the store becomes exactly what is in memory.
+          if (rel === "") store.clear();
           const node = findNode(this.root, rel);
           if (!node) {
             remove(rel);
@@ -526,7 +532,10 @@
       this.db = null;
     }
 
-    // Resumes tracking after detach(), for start() on a path that was stopped.
+    // Resumes tracking after detach(), for start() on a path that was stopped or failed to restore.
+    // Nothing was tracked while detached, so everything in memory is marked as changed: after a stop
+    // the memory is the whole truth and the next flush makes the store match it (deletions included);
+    // after a failed restore the saved data was never read, so local entries are only added to it.
     reattach() {
       if (!this.detached) return;
       this.detached = false;
@@ -536,6 +545,8 @@
       for (const stream of FS.streams) {
         if (stream && this.ops.ours.has(stream.stream_ops)) stream.stream_ops = this.ops.ours.get(stream.stream_ops);
       }
+      if (this.restored) this.tracker.tree("");
+      else walk(this.root, (node, rel) => rel && this.tracker.path(rel));
     }
 
     // Best effort save when the page goes away; `callback` is Python's synchronous flush starter.

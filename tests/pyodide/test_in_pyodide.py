@@ -89,6 +89,7 @@ async def test_stop_leaves_emscripten_operations_as_they_were(selenium):
     # start() again resumes saving, with the files in place
     m2 = await autosync.start("/t-stop")
     assert os.listdir("/t-stop") == ["open.log"]
+    await m2.flush()  # what changed while stopped
     f.write("!")
     f.flush()
     assert m2.status().pending_changes == 1
@@ -159,6 +160,9 @@ async def test_bad_mount_points_are_refused_and_nothing_is_lost(selenium):
 
 @run_in_pyodide(packages=["autosync"])
 async def test_data_from_a_newer_format_is_refused_and_left_untouched(selenium):
+    import os
+
+    import pyodide_js
     import pytest
     from pyodide.code import run_js
 
@@ -175,6 +179,8 @@ async def test_data_from_a_newer_format_is_refused_and_left_untouched(selenium):
         "    if (action === 'write') {"
         "      tx.objectStore('meta').put({version: 99}, 'format');"
         "      tx.objectStore('entries').put({mode: 33188, mtime: 0, future: true}, 'x');"
+        "    } else if (action === 'downgrade') {"
+        "      tx.objectStore('meta').put({version: 1}, 'format');"
         "    }"
         "    const get = tx.objectStore('meta').get('format');"
         "    tx.oncomplete = () => { db.close(); ok(get.result.version); };"
@@ -186,5 +192,50 @@ async def test_data_from_a_newer_format_is_refused_and_left_untouched(selenium):
         await autosync.start("/t-newer")
     assert autosync.status("/t-newer").state == "failed"
     with open("/t-newer/local.txt", "w") as f:  # not saved, and saving it must not downgrade
-        f.write("x")
+        f.write("local")
     assert await store("read") == 99
+
+    # Once the data is readable, start() restores it and adds what was written meanwhile to it.
+    assert await store("downgrade") == 1
+    m = await autosync.start("/t-newer")
+    assert sorted(os.listdir("/t-newer")) == ["local.txt", "x"]
+    await m.stop()
+    pyodide_js.FS.unmount("/t-newer")  # forget the files in memory, as a reload would
+    await autosync.start("/t-newer")
+    assert sorted(os.listdir("/t-newer")) == ["local.txt", "x"]
+    assert open("/t-newer/local.txt").read() == "local"
+    await autosync.stop("/t-newer")
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_start_after_stop_saves_what_changed_while_stopped(selenium):
+    import os
+
+    import pyodide_js
+
+    import autosync
+
+    m = await autosync.start("/t-resume")
+    for name in ("keep.txt", "gone.txt", "sub/deep.txt"):
+        os.makedirs(os.path.dirname(f"/t-resume/{name}"), exist_ok=True)
+        with open(f"/t-resume/{name}", "w") as f:
+            f.write("v1")
+    await m.stop()
+    # Nothing is tracked while stopped; start() must still save exactly this state.
+    with open("/t-resume/keep.txt", "w") as f:
+        f.write("v2")
+    os.remove("/t-resume/gone.txt")
+    os.remove("/t-resume/sub/deep.txt")
+    os.rmdir("/t-resume/sub")
+    with open("/t-resume/new.txt", "w") as f:
+        f.write("new")
+
+    m = await autosync.start("/t-resume")
+    assert sorted(os.listdir("/t-resume")) == ["keep.txt", "new.txt"]  # nothing came back
+    assert m.status().dirty
+    await m.stop()
+    pyodide_js.FS.unmount("/t-resume")  # forget the files in memory, as a reload would
+    await autosync.start("/t-resume")
+    assert sorted(os.listdir("/t-resume")) == ["keep.txt", "new.txt"]
+    assert open("/t-resume/keep.txt").read() == "v2"
+    await autosync.stop("/t-resume")

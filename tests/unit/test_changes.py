@@ -53,3 +53,11 @@ def test_report_without_paths_changes_nothing():
     c = ChangeSet()
     c.add([], [], first_at=1, last_at=1)
     assert c.pending == 0 and c.first_at is None
+
+
+def test_the_whole_mount_covers_every_other_change():
+    c = ChangeSet()
+    c.add(["a.txt", "d/x"], ["d", "e/f"], first_at=1, last_at=2)
+    c.add([], [""], first_at=3, last_at=3)
+    plan = c.take()
+    assert (plan.paths, plan.trees) == ((), ("",))
