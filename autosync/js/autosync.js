@@ -48,12 +48,7 @@
         if (!db.objectStoreNames.contains(ENTRIES)) db.createObjectStore(ENTRIES);
         if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
       };
-      request.onsuccess = () => {
-        const db = request.result;
-        // Another tab deleting or upgrading the database must not be blocked by us.
-        db.onversionchange = () => db.close();
-        resolve(db);
-      };
+      request.onsuccess = () => resolve(request.result);
       request.onerror = (event) => {
         event.preventDefault();
         reject(request.error);
@@ -337,10 +332,18 @@
 
     async database() {
       if (!this.db) {
-        this.db = await openStore(this.dbName);
-        this.db.onclose = () => {
-          this.db = null;
+        const db = await openStore(this.dbName);
+        const forget = () => {
+          if (this.db === db) this.db = null;
         };
+        // Closed under us (storage cleared): the next flush opens it again.
+        db.onclose = forget;
+        // Another tab deleting or upgrading the database must not be blocked by us.
+        db.onversionchange = () => {
+          db.close();
+          forget();
+        };
+        this.db = db;
       }
       return this.db;
     }
@@ -481,6 +484,11 @@
       const stats = { puts: 0, deletes: 0, bytes: 0 };
       const put = (node, rel) => {
         if (!rel) return;
+        // Device nodes are not saved (see README): restoring one as a regular file would be wrong.
+        if (!(FS.isFile(node.mode) || FS.isDir(node.mode) || FS.isLink(node.mode))) {
+          store.delete(rel);
+          return;
+        }
         const entry = entryOf(node);
         store.put(entry, rel);
         stats.puts++;

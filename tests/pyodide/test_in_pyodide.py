@@ -239,3 +239,50 @@ async def test_start_after_stop_saves_what_changed_while_stopped(selenium):
     assert sorted(os.listdir("/t-resume")) == ["keep.txt", "new.txt"]
     assert open("/t-resume/keep.txt").read() == "v2"
     await autosync.stop("/t-resume")
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_device_nodes_are_not_saved_as_files(selenium):
+    import os
+    import stat
+
+    import pyodide_js
+
+    import autosync
+
+    m = await autosync.start("/t-dev")
+    # Python's os has no mknod in Pyodide; C code reaches the same FS.mknod.
+    pyodide_js.FS.mknod("/t-dev/null", stat.S_IFCHR | 0o666, pyodide_js.FS.makedev(1, 3))
+    with open("/t-dev/file.txt", "w") as f:
+        f.write("a file")
+    await m.stop()
+    pyodide_js.FS.unmount("/t-dev")  # forget the files in memory, as a reload would
+    m = await autosync.start("/t-dev")
+    assert os.listdir("/t-dev") == ["file.txt"]
+    assert m.status().restored["failed"] == []
+    await m.stop()
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_deleting_the_database_elsewhere_is_not_blocked_and_saving_goes_on(selenium):
+    from pyodide.code import run_js
+
+    import autosync
+
+    m = await autosync.start("/t-vc")
+    with open("/t-vc/a.txt", "w") as f:
+        f.write("a")
+    await m.flush()
+    # As another tab clearing the app's storage would: our open connection must give way.
+    await run_js(
+        "() => new Promise((ok, bad) => {"
+        "  const r = indexedDB.deleteDatabase('autosync:/t-vc');"
+        "  r.onsuccess = () => ok(); r.onerror = () => bad(r.error);"
+        "  r.onblocked = () => bad(new Error('blocked'));"
+        "})"
+    )()
+    with open("/t-vc/b.txt", "w") as f:
+        f.write("b")
+    await m.flush()
+    assert m.status().state == "idle" and m.status().consecutive_failures == 0
+    await m.stop()
