@@ -249,7 +249,9 @@ class Mount:
 
     def _flush_on_hide(self, *_: Any) -> None:
         # Called from a visibilitychange/pagehide event: the snapshot and the IndexedDB requests go
-        # out now, synchronously, since the page may be gone before any task runs.
+        # out now, synchronously, since the page may be gone before any task runs. It does not wait
+        # for the lock: if a flush is committing, IndexedDB runs the two readwrite transactions in
+        # the order they were created, so the newer snapshot still lands last.
         if self._state in ("stopped", "failed", "restoring"):
             return
         commit = self._start_commit()
