@@ -111,15 +111,19 @@ class Mount:
     def begin(self, *, blocking: bool, run_sync: Callable[[Awaitable[Any]], Any]) -> None:
         """Restore, then start the flush loop; block until restored when ``blocking``."""
         if blocking:
+            future: asyncio.Future[Mount] = asyncio.get_event_loop().create_future()
+            self._ready = future
             try:
                 result = run_sync(self._backend.restore())
             except Exception as e:
-                self._restore_failed(e)
-                raise RestoreError(self._last_error) from e
+                error = self._restore_failed(e)
+                # Later awaits (flush, stop) see the same failure. Marked as retrieved, since the
+                # raise below reports it: asyncio would otherwise log it again when collected.
+                future.set_exception(error)
+                future.exception()
+                raise error from e
             self._restore_done(result)
-            future: asyncio.Future[Mount] = asyncio.get_event_loop().create_future()
             future.set_result(self)
-            self._ready = future
         else:
             self._ready = asyncio.ensure_future(self._restore_in_background())
 
@@ -127,8 +131,7 @@ class Mount:
         try:
             result = await self._backend.restore()
         except Exception as e:
-            self._restore_failed(e)
-            raise RestoreError(self._last_error) from e
+            raise self._restore_failed(e) from e
         if self._state == "restoring":
             self._restore_done(result)
         return self
@@ -153,7 +156,8 @@ class Mount:
             self._unregister_page_hide = self._backend.on_page_hide(self._flush_on_hide)
         self._task = asyncio.ensure_future(self._run())
 
-    def _restore_failed(self, error: BaseException) -> None:
+    def _restore_failed(self, error: BaseException) -> RestoreError:
+        """Record a failed restore and stop tracking; returns the error to raise."""
         self._last_error = f"restore failed: {error}"
         self._state = "failed"
         log.error(
@@ -162,6 +166,7 @@ class Mount:
             self._last_error,
         )
         self._backend.detach()
+        return RestoreError(self._last_error)
 
     def __await__(self) -> Generator[Any, None, Mount]:
         assert self._ready is not None, "Mount.begin() was not called"
@@ -268,8 +273,8 @@ class Mount:
         background loop keeps retrying. Raises :class:`~autosync.errors.RestoreError` if the mount
         could not be restored: nothing is saved over data that could not be read.
         """
-        await self
-        if self._state in ("stopped", "failed"):
+        await self  # raises RestoreError if the restore failed
+        if self._state == "stopped":
             return
         async with self._lock:
             commit = self._start_commit()

@@ -74,8 +74,17 @@ NO_TIMERS = {
 
 def started(backend: Backend, **settings: Any) -> Mount:
     mount = Mount(resolve({"path": "/data", **settings}, environ={}), backend)
-    mount.begin(blocking=False, run_sync=lambda a: None)
+    mount.begin(blocking=False, run_sync=run_to_end)
     return mount
+
+
+def run_to_end(awaitable: Any) -> Any:
+    """pyodide.ffi.run_sync for the fake backend, whose coroutines never suspend."""
+    try:
+        awaitable.send(None)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the fake backend suspended")
 
 
 def run(coro):
@@ -163,11 +172,17 @@ def test_stop_whose_final_save_fails_keeps_running():
     run(scenario())
 
 
-def test_failed_restore_detaches_reports_and_allows_a_new_start():
+@pytest.mark.parametrize("blocking", [False, True], ids=["in_background", "blocking"])
+def test_failed_restore_detaches_reports_and_allows_a_new_start(blocking):
     async def scenario():
         b = Backend()
         b.restore_error = RuntimeError("UnknownError: Internal error opening backing store")
-        m = started(b)
+        m = Mount(resolve({"path": "/data"}, environ={}), b)
+        if blocking:  # where pyodide.ffi.can_run_sync(): start() itself raises
+            with pytest.raises(RestoreError, match="backing store"):
+                m.begin(blocking=True, run_sync=run_to_end)
+        else:
+            m.begin(blocking=False, run_sync=run_to_end)
         with pytest.raises(RestoreError, match="backing store"):
             await m
         status = m.status()
