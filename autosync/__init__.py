@@ -127,7 +127,8 @@ def mounts() -> list[Mount]:
 
 def _select(path: str | None) -> list[Mount]:
     if path is None:
-        return [m for m in _mounts.values() if not m.stopped]
+        # Every running mount: one whose restore failed saves nothing and must not stop the others.
+        return [m for m in _mounts.values() if not m.restartable]
     key = normalize_path(path)
     if key not in _mounts:
         raise AutosyncError(
@@ -138,7 +139,7 @@ def _select(path: str | None) -> list[Mount]:
 
 
 async def flush(path: str | None = None) -> None:
-    """Save every pending change of ``path`` (default: of every mount); returns once committed.
+    """Save every pending change of ``path`` (default: of every running mount); returns once committed.
 
     >>> await autosync.flush()                                     # doctest: +SKIP
     """
@@ -147,7 +148,7 @@ async def flush(path: str | None = None) -> None:
 
 
 async def stop(path: str | None = None) -> None:
-    """Final save, then stop saving ``path`` (default: every mount) and remove the hooks.
+    """Final save, then stop saving ``path`` (default: every running mount) and remove the hooks.
 
     >>> await autosync.stop("/data")                               # doctest: +SKIP
     """

@@ -195,3 +195,28 @@ def test_failed_restore_detaches_reports_and_allows_a_new_start(blocking):
         assert b.saved == [] and m.status().state == "stopped"
 
     run(scenario())
+
+
+def test_module_flush_and_stop_skip_a_mount_whose_restore_failed(monkeypatch):
+    import autosync
+
+    async def scenario():
+        broken, healthy = Backend(), Backend()
+        broken.restore_error = RuntimeError("UnknownError: Internal error opening backing store")
+        failed = Mount(resolve({"path": "/a"}, environ={}), broken)
+        failed.begin(blocking=False, run_sync=run_to_end)
+        running = Mount(resolve({"path": "/b", **NO_TIMERS}, environ={}), healthy)
+        running.begin(blocking=False, run_sync=run_to_end)
+        monkeypatch.setattr(autosync, "_mounts", {"/a": failed, "/b": running})
+        with pytest.raises(RestoreError):
+            await failed
+        await running
+        healthy.change("x")
+        await autosync.flush()
+        assert healthy.saved == [(["x"], [])]
+        with pytest.raises(RestoreError):  # named, it still reports its failure
+            await autosync.flush("/a")
+        await autosync.stop()
+        assert running.status().state == "stopped" and failed.status().state == "failed"
+
+    run(scenario())
