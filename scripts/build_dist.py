@@ -59,7 +59,6 @@ EXTRA_DEPENDS: dict[str, list[str]] = {"pytest": ["packaging"]}
 
 CORE_SKIP = {"package.json", "README.md"}
 PYODIDE_PY_VERSION = "3.14"
-STAMP_NAME = ".build_dist.stamp"
 
 
 def log(msg: str) -> None:

@@ -18,7 +18,7 @@ the node and the chrome runtime::
 
 Also verified in both runtimes: ``packages=["autosync-0.1.0-py3-none-any.whl"]`` (by file
 name, relative to the dist dir), and ``selenium.load_package("autosync")`` /
-``selenium.load_package(AUTOSYNC_WHEEL)`` from a plain host-side test taking the
+``selenium.load_package("autosync-0.1.0-py3-none-any.whl")`` from a plain host-side test taking the
 ``selenium`` / ``selenium_standalone`` fixture. The package must be listed: an ``import``
 in the test body alone does NOT load it.
 
@@ -43,11 +43,9 @@ from pathlib import Path
 import pytest
 from pytest_pyodide import get_global_config
 
-from demo.browser import CHROMIUM, CHROMIUM_FLAGS
+from demo.browser import CHROMIUM_FLAGS
 
 ROOT = Path(__file__).resolve().parent.parent
-DIST_DIR = ROOT / ".build" / "dist"
-AUTOSYNC_WHEEL = "autosync-0.1.0-py3-none-any.whl"
 FAKE_INDEXEDDB = ROOT / "node_modules" / "fake-indexeddb" / "auto" / "index.js"
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -94,26 +92,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = item.path.relative_to(ROOT).parts
         if len(parts) > 1 and parts[0] == "tests" and parts[1] in ("pyodide", "e2e"):
             item.add_marker(parts[1])
-
-
-@pytest.fixture(scope="session")
-def pyodide_dist_dir() -> Path:
-    """The local Pyodide distribution (``.build/dist``), built by ``./dev setup``."""
-    if not (DIST_DIR / "pyodide.mjs").is_file():
-        pytest.fail("no Pyodide dist in .build/dist: run ./dev setup")
-    return DIST_DIR
-
-
-@pytest.fixture(scope="session")
-def autosync_wheel(pyodide_dist_dir: Path) -> Path:
-    """Path of the autosync wheel in the dist dir (its file name loads it in Pyodide)."""
-    whl = pyodide_dist_dir / AUTOSYNC_WHEEL
-    if not whl.is_file():
-        pytest.fail(f"{whl} missing: run ./dev setup")
-    return whl
-
-
-@pytest.fixture(scope="session")
-def chromium_launch_options() -> dict[str, object]:
-    """Keyword arguments for playwright's ``chromium.launch`` / ``launch_persistent_context``."""
-    return {"executable_path": CHROMIUM, "args": list(CHROMIUM_FLAGS)}

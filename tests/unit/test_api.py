@@ -1,6 +1,7 @@
 """The public API's behaviour outside Pyodide and without mounts (plain CPython)."""
 
 import asyncio
+import os
 
 import pytest
 
@@ -10,7 +11,7 @@ import autosync
 @pytest.fixture(autouse=True)
 def _clean_environment(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("AUTOSYNC_"):
             monkeypatch.delenv(name)
 
