@@ -28,7 +28,7 @@ from .errors import (
     NotInPyodideError,
     RestoreError,
 )
-from .mount import Mount, Status, check_mount_point
+from .mount import Mount, ProgressCallback, RestoreProgress, Status, check_mount_point
 
 __version__ = "0.1.0"
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "MountError",
     "NotInPyodideError",
     "RestoreError",
+    "RestoreProgress",
     "Settings",
     "Status",
     "flush",
@@ -60,6 +61,7 @@ def start(
     retry_max_ms: float | None = None,
     flush_on_hide: bool | None = None,
     config_file: str | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Mount:
     """Restore ``path`` from IndexedDB and keep it saved; returns its :class:`Mount` handle.
 
@@ -72,7 +74,9 @@ def start(
     Where ``pyodide.ffi.can_run_sync()`` is true (``runPythonAsync`` with JSPI, e.g. a notebook
     cell in Chromium), returns after the restore; elsewhere the restore finishes in the background
     and ``await autosync.start(...)`` waits for it. Files written before the restore completes are
-    never overwritten or deleted by it.
+    never overwritten or deleted by it. ``on_progress``, if given, is called with a
+    :class:`RestoreProgress` after each batch the restore reads (``status().restore_progress``
+    shows the same); it is not a setting, so it does not come from the environment or TOML.
 
     Calling ``start()`` again for a running directory returns the same handle if the settings are
     the same, and raises :class:`ConfigError` naming the settings that differ otherwise. After
@@ -114,7 +118,7 @@ def start(
         )
     check_mount_point(settings.path, _pyodide.mounts())
     backend = _pyodide.JsMount(settings.path, "autosync:" + settings.path)
-    mount = Mount(settings, backend)
+    mount = Mount(settings, backend, on_progress=on_progress)
     _mounts[settings.path] = mount
     mount.begin(blocking=_pyodide.can_run_sync(), run_sync=_pyodide.run_sync)
     return mount

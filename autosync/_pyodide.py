@@ -9,7 +9,7 @@ and is evaluated once, on first use.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol, cast
@@ -20,26 +20,51 @@ IN_PYODIDE = "_pyodide_core" in sys.modules or sys.platform == "emscripten"
 
 
 @dataclass(frozen=True)
-class Taken:
-    """Changes reported by the hooks since the previous take (ages in ms, measured by JavaScript)."""
+class Pending:
+    """Unsaved changes as the hooks see them (ages in ms, measured by JavaScript)."""
 
-    paths: list[str]
-    trees: list[str]
+    #: Changes recorded since the last flush was issued (0: nothing unsaved).
     count: int
+    #: Distinct files, directories and subtrees among them.
+    entries: int
     first_age_ms: float
     last_age_ms: float
+    #: Flushes issued and not yet committed.
+    inflight: int
+
+
+@dataclass(frozen=True)
+class FlushStats:
+    """What the JavaScript half counts of every flush, whoever started it."""
+
+    flushes: int
+    #: ``time.time()`` of the last successful commit.
+    last_flush_at: float | None
+    last_duration_ms: float | None
+    #: File bytes the last successful flush wrote (whole chunks, small files whole).
+    last_bytes: int | None
+    last_error: str | None
+    #: Failed flushes since the last successful one.
+    failures: int
+    #: Flushes started from the write path because Python had not yielded for ``max_wait_ms``.
+    write_path: int
 
 
 class MountBackend(Protocol):
     """The browser-side operations a mount needs; :class:`JsMount` is the Pyodide implementation."""
 
-    def restore(self) -> Awaitable[dict[str, Any]]: ...
-    def take(self) -> Taken: ...
-    def commit(self, paths: Sequence[str], trees: Sequence[str]) -> Awaitable[dict[str, Any]]: ...
+    def restore(
+        self, on_progress: Callable[[dict[str, Any]], None] | None
+    ) -> Awaitable[dict[str, Any]]: ...
+    def progress(self) -> dict[str, Any] | None: ...
+    def start(self, max_wait_ms: float, flush_on_hide: bool) -> None: ...
+    def pending(self) -> Pending: ...
+    def flush(self) -> Awaitable[dict[str, Any]] | None: ...
+    def stats(self) -> FlushStats: ...
+    def hold(self, ms: float) -> None: ...
     def when_dirty(self) -> Awaitable[None]: ...
     def wake(self) -> None: ...
     def detach(self) -> None: ...
-    def on_page_hide(self, callback: Callable[[], None]) -> Callable[[], None]: ...
 
 
 def require_pyodide() -> None:
@@ -61,8 +86,11 @@ def _js_api() -> Any:
         import pyodide_js
         from pyodide.code import run_js
 
-        source = resources.files("autosync").joinpath("js/autosync.js").read_text("utf-8")
-        _api = run_js(source)(pyodide_js.FS)
+        def source(name: str) -> str:
+            return resources.files("autosync").joinpath("js", name).read_text("utf-8")
+
+        store = run_js(source("store.js"))()
+        _api = run_js(source("autosync.js"))(pyodide_js.FS, store)
     return _api
 
 
@@ -89,34 +117,57 @@ def run_sync(awaitable: Awaitable[Any]) -> Any:
     return run(awaitable)
 
 
-def error_text(error: BaseException) -> str:
-    """A JavaScript error as ``Name: message``; Python errors as themselves."""
-    return str(error) or type(error).__name__
-
-
 class JsMount:
     """One autosync mount as seen from Python: a thin typed wrapper over the JavaScript object."""
 
     def __init__(self, mountpoint: str, db_name: str) -> None:
         self._js = _js_api().attach(mountpoint, db_name)
 
-    def restore(self) -> Awaitable[dict[str, Any]]:
-        return _converted(self._js.restore())
+    def restore(
+        self, on_progress: Callable[[dict[str, Any]], None] | None
+    ) -> Awaitable[dict[str, Any]]:
+        if on_progress is None:
+            return _converted(self._js.restore())
+        from pyodide.ffi import create_proxy
 
-    def take(self) -> Taken:
-        t = self._js.take()
-        return Taken(
-            paths=list(t.paths.to_py()),
-            trees=list(t.trees.to_py()),
-            count=int(t.count),
-            first_age_ms=float(t.firstAgeMs),
-            last_age_ms=float(t.lastAgeMs),
+        proxy = create_proxy(lambda progress: on_progress(progress.to_py()))
+        return _converted(self._js.restore(proxy), finally_=proxy.destroy)
+
+    def progress(self) -> dict[str, Any] | None:
+        progress = self._js.progress
+        return None if progress is None else cast(dict[str, Any], progress.to_py())
+
+    def start(self, max_wait_ms: float, flush_on_hide: bool) -> None:
+        self._js.start(max_wait_ms, flush_on_hide)
+
+    def pending(self) -> Pending:
+        p = self._js.pending()
+        return Pending(
+            count=int(p.count),
+            entries=int(p.entries),
+            first_age_ms=float(p.firstAgeMs),
+            last_age_ms=float(p.lastAgeMs),
+            inflight=int(p.inflight),
         )
 
-    def commit(self, paths: Sequence[str], trees: Sequence[str]) -> Awaitable[dict[str, Any]]:
-        from pyodide.ffi import to_js
+    def flush(self) -> Awaitable[dict[str, Any]] | None:
+        promise = self._js.flush()
+        return None if promise is None else _converted(promise)
 
-        return _converted(self._js.commit(to_js(list(paths)), to_js(list(trees))))
+    def stats(self) -> FlushStats:
+        s = self._js.stats
+        return FlushStats(
+            flushes=int(s.flushes),
+            last_flush_at=None if s.lastFlushAt is None else float(s.lastFlushAt) / 1000.0,
+            last_duration_ms=None if s.lastDurationMs is None else float(s.lastDurationMs),
+            last_bytes=None if s.lastBytes is None else int(s.lastBytes),
+            last_error=None if s.lastError is None else str(s.lastError),
+            failures=int(s.failures),
+            write_path=int(s.writePath),
+        )
+
+    def hold(self, ms: float) -> None:
+        self._js.hold(ms)
 
     def when_dirty(self) -> Awaitable[None]:
         return cast(Awaitable[None], self._js.whenDirty())
@@ -127,19 +178,11 @@ class JsMount:
     def detach(self) -> None:
         self._js.detach()
 
-    def on_page_hide(self, callback: Callable[[], None]) -> Callable[[], None]:
-        from pyodide.ffi import create_proxy
 
-        proxy = create_proxy(callback)
-        remove = self._js.onPageHide(proxy)
-
-        def unregister() -> None:
-            remove()
-            proxy.destroy()
-
-        return unregister
-
-
-async def _converted(promise: Any) -> dict[str, Any]:
-    result = await promise
+async def _converted(promise: Any, finally_: Callable[[], None] | None = None) -> dict[str, Any]:
+    try:
+        result = await promise
+    finally:
+        if finally_ is not None:
+            finally_()
     return cast(dict[str, Any], result.to_py())

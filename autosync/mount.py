@@ -1,9 +1,10 @@
 """One autosync mount: restore at start, the background flush loop, flush/stop/status.
 
-:func:`autosync.start` creates a :class:`Mount` per directory. The mount asks its backend (the
-JavaScript half, through :mod:`autosync._pyodide`) for changes, keeps them in a
-:class:`~autosync.changes.ChangeSet`, asks the :class:`~autosync.scheduler.Scheduler` when to save,
-and commits. Nothing here imports ``js``: the backend is passed in, so this module imports on CPython.
+:func:`autosync.start` creates a :class:`Mount` per directory. The backend (the JavaScript half,
+through :mod:`autosync._pyodide`) records what changed and turns it into IndexedDB transactions; the
+mount asks it how old the unsaved changes are, asks the :class:`~autosync.scheduler.Scheduler` when
+to save, starts flushes, retries failed ones with backoff and reports status. Nothing here imports
+``js``: the backend is passed in, so this module imports on CPython.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .changes import ChangeSet, Plan
+from ._pyodide import MountBackend
 from .config import Settings
 from .errors import FlushError, RestoreError
 from .scheduler import Scheduler
@@ -27,22 +28,42 @@ State = Literal["restoring", "idle", "pending", "flushing", "retrying", "failed"
 
 
 @dataclass(frozen=True)
+class RestoreProgress:
+    """How far a restore has come; passed to ``on_progress`` and shown in :attr:`Status.restore_progress`.
+
+    Entries (files, directories, links) are read first, in batches; then the bytes of large files,
+    in batches of chunks. ``bytes_total`` grows while entries are read and is final after that.
+    """
+
+    entries_done: int
+    entries_total: int
+    bytes_done: int
+    bytes_total: int
+
+    @classmethod
+    def from_js(cls, p: dict[str, Any]) -> RestoreProgress:
+        return cls(
+            int(p["entriesDone"]), int(p["entriesTotal"]), int(p["bytesDone"]), int(p["bytesTotal"])
+        )
+
+
+@dataclass(frozen=True)
 class Status:
     """A snapshot of a mount's state, from :meth:`Mount.status` or :func:`autosync.status`.
 
     ``state`` is one of ``"restoring"`` (reading the saved data), ``"idle"`` (everything saved),
-    ``"pending"`` (changes wait for the next flush), ``"flushing"``, ``"retrying"`` (the last flush
-    failed; changes are kept and retried with backoff), ``"failed"`` (the restore failed; nothing is
-    saved) and ``"stopped"``.
+    ``"pending"`` (changes wait for the next flush), ``"flushing"`` (a flush is committing),
+    ``"retrying"`` (the last flush failed; changes are kept and retried with backoff), ``"failed"``
+    (the restore failed; nothing is saved) and ``"stopped"``.
     """
 
     path: str
     state: State
-    #: Whether anything changed since the last successful flush.
+    #: Whether anything changed that is not committed yet.
     dirty: bool
     #: Distinct files, directories and subtrees waiting to be saved.
     pending_changes: int
-    #: Successful flushes since start.
+    #: Successful flushes since start, whoever started them (timer, flush(), write path, fsync).
     flush_count: int
     #: Wall-clock time (``time.time()``) when the last successful flush committed.
     last_flush_at: float | None
@@ -54,10 +75,19 @@ class Status:
     consecutive_failures: int = 0
     #: What the restore brought back: counts of files, dirs, links, bytes, kept (local won), migrated.
     restored: dict[str, Any] = field(default_factory=dict)
+    #: Progress of the restore (final once it is done); None before it has read anything.
+    restore_progress: RestoreProgress | None = None
+    #: Flushes started from the write path because Python had not yielded for ``max_wait_ms``.
+    write_path_flushes: int = 0
+    #: File bytes the last successful flush wrote: the changed chunks of large files, small files whole.
+    last_flush_bytes: int | None = None
 
 
 def _now_ms() -> float:
     return time.monotonic() * 1000.0
+
+
+ProgressCallback = Callable[[RestoreProgress], None]
 
 
 class Mount:
@@ -74,14 +104,15 @@ class Mount:
     def __init__(
         self,
         settings: Settings,
-        backend: Any,
+        backend: MountBackend,
         *,
+        on_progress: ProgressCallback | None = None,
         clock: Callable[[], float] = _now_ms,
     ) -> None:
         self.settings = settings
         self._backend = backend
+        self._on_progress = on_progress
         self._clock = clock
-        self._changes = ChangeSet()
         self._scheduler = Scheduler(
             debounce_ms=settings.debounce_ms,
             max_wait_ms=settings.max_wait_ms,
@@ -90,13 +121,10 @@ class Mount:
         )
         self._lock = asyncio.Lock()
         self._state: State = "restoring"
+        self._flushing = False
         self._task: asyncio.Task[None] | None = None
         self._ready: asyncio.Future[Mount] | None = None
-        self._unregister_page_hide: Callable[[], None] | None = None
-        self._flush_count = 0
-        self._last_flush_at: float | None = None
-        self._last_flush_ms: float | None = None
-        self._last_error: str | None = None
+        self._restore_error: str | None = None
         self._restored: dict[str, Any] = {}
 
     @property
@@ -114,7 +142,7 @@ class Mount:
             future: asyncio.Future[Mount] = asyncio.get_event_loop().create_future()
             self._ready = future
             try:
-                result = run_sync(self._backend.restore())
+                result = run_sync(self._backend.restore(self._progress_callback()))
             except Exception as e:
                 error = self._restore_failed(e)
                 # Later awaits (flush, stop) see the same failure. Marked as retrieved, since the
@@ -127,9 +155,23 @@ class Mount:
         else:
             self._ready = asyncio.ensure_future(self._restore_in_background())
 
+    def _progress_callback(self) -> Callable[[dict[str, Any]], None] | None:
+        on_progress = self._on_progress
+        if on_progress is None:
+            return None
+
+        def report(progress: dict[str, Any]) -> None:
+            try:
+                on_progress(RestoreProgress.from_js(progress))
+            except Exception:
+                # A broken callback must not break the restore of the user's data.
+                log.exception("autosync %s: the on_progress callback failed", self.path)
+
+        return report
+
     async def _restore_in_background(self) -> Mount:
         try:
-            result = await self._backend.restore()
+            result = await self._backend.restore(self._progress_callback())
         except Exception as e:
             raise self._restore_failed(e) from e
         if self._state == "restoring":
@@ -152,21 +194,20 @@ class Mount:
             f"; migrated {result['migrated']} entries from IDBFS" if result.get("migrated") else "",
         )
         self._state = "idle"
-        if self.settings.flush_on_hide:
-            self._unregister_page_hide = self._backend.on_page_hide(self._flush_on_hide)
+        self._backend.start(self.settings.max_wait_ms, self.settings.flush_on_hide)
         self._task = asyncio.ensure_future(self._run())
 
     def _restore_failed(self, error: BaseException) -> RestoreError:
         """Record a failed restore and stop tracking; returns the error to raise."""
-        self._last_error = f"restore failed: {error}"
+        self._restore_error = f"restore failed: {error}"
         self._state = "failed"
         log.error(
             "autosync %s: %s; changes to this directory are NOT being saved",
             self.path,
-            self._last_error,
+            self._restore_error,
         )
         self._backend.detach()
-        return RestoreError(self._last_error)
+        return RestoreError(self._restore_error)
 
     def __await__(self) -> Generator[Any, None, Mount]:
         assert self._ready is not None, "Mount.begin() was not called"
@@ -174,95 +215,37 @@ class Mount:
 
     # ------------------------------------------------------------------ the flush loop
 
-    def _absorb(self) -> None:
-        """Move the changes the hooks recorded into the change set."""
-        taken = self._backend.take()
-        if taken.count:
-            now = self._clock()
-            self._changes.add(
-                taken.paths,
-                taken.trees,
-                first_at=now - taken.first_age_ms,
-                last_at=now - taken.last_age_ms,
-            )
-
     async def _run(self) -> None:
         while True:
-            self._absorb()
-            due = self._scheduler.due_at(self._changes.first_at, self._changes.last_at)
-            if due is None:
+            pending = self._backend.pending()
+            if not pending.count:
                 await self._backend.when_dirty()
                 continue
-            delay = due - self._clock()
-            if delay > 0:
-                await asyncio.sleep(delay / 1000.0)
+            if self._scheduler.failures and not self._backend.stats().failures:
+                self._scheduler.succeeded()  # a flush from the write path got through
+            now = self._clock()
+            due = self._scheduler.due_at(now - pending.first_age_ms, now - pending.last_age_ms)
+            assert due is not None
+            if due > now:
+                await asyncio.sleep((due - now) / 1000.0)
                 continue
             # Shielded: stop() cancels this loop, but a commit under way must finish its bookkeeping.
             with contextlib.suppress(FlushError):
                 await asyncio.shield(self.flush())
 
-    def _start_commit(self) -> Awaitable[None] | None:
-        """Snapshot what changed and start committing it; None when nothing changed.
-
-        The snapshot is taken before this returns, so the caller may await the result later.
-        """
-        self._absorb()
-        plan = self._changes.take()
-        if not plan:
-            return None
-        self._state = "flushing"
-        started = self._clock()
-        try:
-            commit = self._backend.commit(plan.paths, plan.trees)
-        except Exception as e:
-            return self._failed(plan, e)
-        return self._finish(plan, commit, started)
-
-    async def _finish(self, plan: Plan, commit: Awaitable[dict[str, Any]], started: float) -> None:
-        try:
-            stats = await commit
-        except Exception as e:
-            await self._failed(plan, e)
-            return
-        self._scheduler.succeeded()
-        self._flush_count += 1
-        self._last_flush_at = time.time()
-        self._last_flush_ms = self._clock() - started
-        self._absorb()
-        self._state = "pending" if self._changes else "idle"
-        log.debug(
-            "autosync %s: saved %d entries (%d bytes) in %.1f ms",
-            self.path,
-            stats.get("puts", 0) + stats.get("deletes", 0),
-            stats.get("bytes", 0),
-            self._last_flush_ms,
-        )
-
-    async def _failed(self, plan: Plan, error: BaseException) -> None:
-        self._changes.give_back(plan)
+    def _failed(self, error: BaseException) -> FlushError:
         delay = self._scheduler.failed(self._clock())
-        self._last_error = str(error) or type(error).__name__
-        self._state = "retrying"
+        # Write-path flushes wait out the same backoff.
+        self._backend.hold(delay)
+        message = str(error) or type(error).__name__
         log.warning(
             "autosync %s: flush failed (%s); %d changes stay pending, retrying in %.1f s",
             self.path,
-            self._last_error,
-            self._changes.pending,
+            message,
+            self._backend.pending().entries,
             delay / 1000.0,
         )
-        raise FlushError(f"saving {self.path} failed: {self._last_error}") from error
-
-    def _flush_on_hide(self, *_: Any) -> None:
-        # Called from a visibilitychange/pagehide event: the snapshot and the IndexedDB requests go
-        # out now, synchronously, since the page may be gone before any task runs. It does not wait
-        # for the lock: if a flush is committing, IndexedDB runs the two readwrite transactions in
-        # the order they were created, so the newer snapshot still lands last.
-        if self._state in ("stopped", "failed", "restoring"):
-            return
-        commit = self._start_commit()
-        if commit is not None:
-            task = asyncio.ensure_future(commit)
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return FlushError(f"saving {self.path} failed: {message}")
 
     # ------------------------------------------------------------------ public API
 
@@ -277,9 +260,24 @@ class Mount:
         if self._state == "stopped":
             return
         async with self._lock:
-            commit = self._start_commit()
-            if commit is not None:
-                await commit
+            # The snapshot is taken here, synchronously; the await only waits for the commit.
+            commit = self._backend.flush()
+            if commit is None:
+                return
+            self._flushing = True
+            try:
+                stats = await commit
+            except Exception as e:
+                raise self._failed(e) from e
+            finally:
+                self._flushing = False
+            self._scheduler.succeeded()
+            log.debug(
+                "autosync %s: saved %d entries (%d bytes)",
+                self.path,
+                stats.get("puts", 0) + stats.get("deletes", 0),
+                stats.get("bytes", 0),
+            )
 
     async def stop(self) -> None:
         """Save the last changes, then stop tracking and remove every hook.
@@ -302,31 +300,37 @@ class Mount:
             except FlushError:
                 self._task = asyncio.ensure_future(self._run())
                 raise
-        if self._unregister_page_hide is not None:
-            self._unregister_page_hide()
-            self._unregister_page_hide = None
         self._backend.detach()
         self._state = "stopped"
-        log.info("autosync %s: stopped after %d flushes", self.path, self._flush_count)
+        log.info("autosync %s: stopped after %d flushes", self.path, self._backend.stats().flushes)
 
     def status(self) -> Status:
         """The mount's current :class:`Status`."""
-        if self._state not in ("stopped", "failed", "restoring"):
-            self._absorb()
+        pending = self._backend.pending()
+        stats = self._backend.stats()
         state = self._state
-        if state == "idle" and self._changes:
-            state = "pending"
+        if state == "idle":
+            if self._flushing or pending.inflight:
+                state = "flushing"
+            elif stats.failures:
+                state = "retrying"
+            elif pending.count:
+                state = "pending"
+        progress = self._backend.progress()
         return Status(
             path=self.path,
             state=state,
-            dirty=bool(self._changes) or state == "flushing",
-            pending_changes=self._changes.pending,
-            flush_count=self._flush_count,
-            last_flush_at=self._last_flush_at,
-            last_flush_duration_ms=self._last_flush_ms,
-            last_error=self._last_error,
-            consecutive_failures=self._scheduler.failures,
+            dirty=bool(pending.count or pending.inflight) and state not in ("stopped", "failed"),
+            pending_changes=pending.entries if state not in ("stopped", "failed") else 0,
+            flush_count=stats.flushes,
+            last_flush_at=stats.last_flush_at,
+            last_flush_duration_ms=stats.last_duration_ms,
+            last_error=self._restore_error or stats.last_error,
+            consecutive_failures=stats.failures,
             restored=dict(self._restored),
+            restore_progress=None if progress is None else RestoreProgress.from_js(progress),
+            write_path_flushes=stats.write_path,
+            last_flush_bytes=stats.last_bytes,
         )
 
     @property

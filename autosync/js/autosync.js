@@ -1,118 +1,28 @@
-// autosync's JavaScript half: hooks inside Emscripten's in-memory file system and the IndexedDB store.
+// autosync's JavaScript half: hooks inside Emscripten's in-memory file system, the set of changes
+// since the last save, and the flush that turns them into one IndexedDB transaction.
 //
-// Loaded once by autosync/_pyodide.py, which evaluates this file and calls the function it evaluates to
-// with Emscripten's FS object. Everything that must run synchronously inside a file-system call (noticing
-// a change) or inside one JavaScript turn (taking a consistent snapshot of several files for one
-// IndexedDB transaction) lives here; deciding *when* to flush is Python's job (autosync/scheduler.py).
+// Loaded once by autosync/_pyodide.py, which evaluates this file and calls the function it evaluates
+// to with Emscripten's FS object and the storage layer (store.js). Everything that must run
+// synchronously inside a file-system call lives here: noticing a change, taking a consistent snapshot
+// of several files for one transaction, and starting a flush from the write path itself when Python
+// has not yielded to the event loop for longer than max_wait_ms (its timers cannot fire then, and
+// calling back into Python from inside a system call is not safe). Deciding when to flush while the
+// event loop runs is Python's job (autosync/scheduler.py).
 //
 // Paths handed across are relative to the mount point ("notes/a.txt"); "" is the mount root itself.
-(function autosyncFactory(FS) {
+(function autosyncFactory(FS, store) {
   "use strict";
 
   const MEMFS = FS.filesystems.MEMFS;
-  const FORMAT_VERSION = 1;
-  const ENTRIES = "entries";
-  const META = "meta";
-  // Emscripten's IDBFS, which we read to migrate data saved by apps that used it directly.
-  const IDBFS_STORE = "FILE_DATA";
+  // Emscripten's errno for EIO, returned by fsync when a flush could not even be started.
+  const EIO = 29;
 
   // Monotonic where available; some embeddings (a Node vm context) lack `performance`.
   const now = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
 
-  // ---------------------------------------------------------------- IndexedDB helpers
-
-  function requestPromise(request) {
-    return new Promise((resolve, reject) => {
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = (event) => {
-        event.preventDefault();
-        reject(request.error);
-      };
-    });
-  }
-
-  function transactionDone(tx) {
-    return new Promise((resolve, reject) => {
-      tx.oncomplete = () => resolve();
-      // An abort (quota exceeded, a failed put) reaches onabort; onerror fires first for request errors.
-      tx.onabort = () => reject(tx.error || new Error("IndexedDB transaction aborted"));
-      tx.onerror = (event) => event.preventDefault();
-    });
-  }
-
-  function openStore(name) {
-    return new Promise((resolve, reject) => {
-      const request = indexedDB.open(name, FORMAT_VERSION);
-      request.onupgradeneeded = () => {
-        const db = request.result;
-        if (!db.objectStoreNames.contains(ENTRIES)) db.createObjectStore(ENTRIES);
-        if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
-      };
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = (event) => {
-        event.preventDefault();
-        reject(request.error);
-      };
-      request.onblocked = () => reject(new Error(`IndexedDB database ${name} is blocked by another connection`));
-    });
-  }
-
-  // Opens Emscripten IDBFS's database for `mountpoint` only if it already exists: opening without a
-  // version creates a missing database, so the upgrade that would create it is aborted instead.
-  function openExistingIdbfs(mountpoint) {
-    return new Promise((resolve, reject) => {
-      let created = false;
-      const request = indexedDB.open(mountpoint);
-      request.onupgradeneeded = () => {
-        created = true;
-        request.transaction.abort();
-      };
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = (event) => {
-        event.preventDefault();
-        if (created) resolve(null);
-        else reject(request.error);
-      };
-    });
-  }
-
-  async function readIdbfs(mountpoint) {
-    const db = await openExistingIdbfs(mountpoint);
-    if (!db) return null;
-    try {
-      if (!db.objectStoreNames.contains(IDBFS_STORE)) return null;
-      const tx = db.transaction([IDBFS_STORE], "readonly");
-      const store = tx.objectStore(IDBFS_STORE);
-      const [keys, values] = await Promise.all([
-        requestPromise(store.getAllKeys()),
-        requestPromise(store.getAll()),
-      ]);
-      const prefix = mountpoint.endsWith("/") ? mountpoint : mountpoint + "/";
-      const entries = [];
-      for (let i = 0; i < keys.length; i++) {
-        const key = keys[i];
-        if (typeof key !== "string" || !key.startsWith(prefix)) continue;
-        const value = values[i];
-        const entry = { mode: value.mode, mtime: value.timestamp ? value.timestamp.getTime() : Date.now() };
-        if (value.contents !== undefined) entry.contents = new Uint8Array(value.contents);
-        if (value.link !== undefined) entry.link = value.link;
-        entries.push([key.slice(prefix.length), entry]);
-      }
-      return entries;
-    } finally {
-      db.close();
-    }
-  }
-
-  // All three requests go out in one go: a transaction left without pending requests commits.
-  function readAll(db) {
-    const tx = db.transaction([ENTRIES, META], "readonly");
-    const store = tx.objectStore(ENTRIES);
-    return Promise.all([
-      requestPromise(tx.objectStore(META).get("format")),
-      requestPromise(store.getAllKeys()),
-      requestPromise(store.getAll()),
-    ]);
+  function describeError(e) {
+    if (e && e.name && e.message) return `${e.name}: ${e.message}`;
+    return String((e && (e.message || e.name)) || e);
   }
 
   // ---------------------------------------------------------------- the in-memory tree
@@ -131,6 +41,11 @@
     return dir ? `${dir}/${name}` : name;
   }
 
+  function parentPath(rel) {
+    const slash = rel.lastIndexOf("/");
+    return slash === -1 ? "" : rel.slice(0, slash);
+  }
+
   function findNode(root, rel) {
     let node = root;
     if (!rel) return node;
@@ -142,41 +57,48 @@
     return node;
   }
 
-  // The stored form of one node. IndexedDB clones the value inside put(), so handing it a view of the
-  // live file contents is a snapshot; but cloning a view clones its whole buffer, so views into a larger
-  // buffer (MEMFS over-allocates for appends) are sliced to their used length first.
-  function entryOf(node) {
-    const entry = { mode: node.mode, mtime: node.mtime };
-    if (FS.isFile(node.mode)) {
-      const contents = node.contents || new Uint8Array(0);
-      const used = node.usedBytes;
-      entry.contents =
-        contents.byteOffset === 0 && contents.byteLength === used && contents.buffer.byteLength === used
-          ? contents
-          : contents.slice(0, used);
-    } else if (FS.isLink(node.mode)) {
-      entry.link = node.link;
+  function walk(node, visit, rel = "") {
+    visit(node, rel);
+    if (FS.isDir(node.mode) && !node.mounted) {
+      for (const name of Object.keys(node.contents)) walk(node.contents[name], visit, childPath(rel, name));
     }
-    return entry;
   }
 
-  function subtreeRange(rel) {
-    // Every key that starts with `rel + "/"`; "0" is the character after "/".
-    return IDBKeyRange.bound(rel + "/", rel + "0", false, true);
+  // Whether a directory strictly above `rel` (the root "" included) is in `trees`.
+  function coveredAbove(rel, trees) {
+    if (rel === "") return false;
+    if (trees.has("")) return true;
+    for (let i = rel.indexOf("/"); i !== -1; i = rel.indexOf("/", i + 1)) {
+      if (trees.has(rel.slice(0, i))) return true;
+    }
+    return false;
+  }
+
+  // Whether `rel` or a directory above it is in `trees`.
+  function covered(rel, trees) {
+    return trees.has(rel) || coveredAbove(rel, trees);
   }
 
   // ---------------------------------------------------------------- change tracking
 
+  // What changed since the last flush. `paths`: entries whose own state changed (created, removed,
+  // chmod, utime, truncate); `trees`: subtrees to save or remove whole (rename, rmdir, restart);
+  // `nodes`: files whose bytes changed, with the chunk indices touched (null: the whole file).
   class Tracker {
-    constructor() {
+    constructor(chunkSize) {
+      this.chunkSize = chunkSize;
       this.paused = false;
-      this.paths = new Set(); // entries whose own state changed
-      this.trees = new Set(); // entries whose whole subtree must be rewritten (rename) or removed
-      this.nodes = new Set(); // files written through a stream; resolved to paths when taken
+      this.reset();
+      this.waiters = [];
+    }
+
+    reset() {
+      this.paths = new Set();
+      this.trees = new Set();
+      this.nodes = new Map();
       this.count = 0;
       this.firstAt = 0;
       this.lastAt = 0;
-      this.waiters = [];
     }
 
     touch() {
@@ -199,10 +121,60 @@
       this.touch();
     }
 
-    node(node) {
-      if (this.paused) return;
-      this.nodes.add(node);
+    // Bytes [start, end) of a file's contents changed.
+    bytes(node, start, end) {
+      if (this.paused || end <= start) return;
+      let chunks = this.nodes.get(node);
+      if (chunks === undefined) this.nodes.set(node, (chunks = new Set()));
+      if (chunks !== null) {
+        const last = Math.floor((end - 1) / this.chunkSize);
+        for (let i = Math.floor(start / this.chunkSize); i <= last; i++) chunks.add(i);
+      }
       this.touch();
+    }
+
+    // A file's contents were replaced as a whole.
+    whole(node) {
+      if (this.paused) return;
+      this.nodes.set(node, null);
+      this.touch();
+    }
+
+    // The chunk size is the stored one, known after the restore has read the format record.
+    useChunkSize(chunkSize) {
+      if (chunkSize === this.chunkSize) return;
+      this.chunkSize = chunkSize;
+      for (const node of this.nodes.keys()) this.nodes.set(node, null);
+    }
+
+    // Empties the tracker into a normalized change set: nothing listed that a listed subtree covers.
+    take(root) {
+      const trees = new Set([...this.trees].filter((rel) => !coveredAbove(rel, this.trees)));
+      const paths = new Set(this.paths);
+      for (const node of this.nodes.keys()) {
+        const rel = relativePath(node, root);
+        if (rel !== null) paths.add(rel);
+      }
+      const taken = {
+        trees: [...trees],
+        paths: [...paths].filter((rel) => !covered(rel, trees)),
+        nodes: this.nodes,
+        count: this.count,
+        firstAt: this.firstAt,
+        lastAt: this.lastAt,
+      };
+      this.reset();
+      return taken;
+    }
+
+    // Returns the changes of a failed flush, counted from their original time.
+    giveBack(taken) {
+      for (const rel of taken.paths) this.paths.add(rel);
+      for (const rel of taken.trees) this.trees.add(rel);
+      this.firstAt = this.count ? Math.min(this.firstAt, taken.firstAt) : taken.firstAt;
+      this.lastAt = this.count ? Math.max(this.lastAt, taken.lastAt) : taken.lastAt;
+      this.count += taken.count;
+      this.wake();
     }
 
     wake() {
@@ -218,22 +190,18 @@
 
     // Whether the program changed `rel` (or a directory above it) since the last take.
     touches(rel) {
-      if (this.trees.has("") || this.paths.has(rel) || this.trees.has(rel)) return true;
-      for (let i = rel.indexOf("/"); i !== -1; i = rel.indexOf("/", i + 1)) {
-        if (this.trees.has(rel.slice(0, i))) return true;
-      }
-      return false;
+      return this.paths.has(rel) || covered(rel, this.trees);
     }
   }
 
   // ---------------------------------------------------------------- hooks
 
-  // Per-mount copies of MEMFS's operation tables whose mutating operations tell the tracker. Only nodes
-  // of this mount point at them, so the rest of the file system and MEMFS itself stay untouched.
+  // Per-mount copies of MEMFS's operation tables whose mutating operations tell the tracker, then let
+  // the mount start a flush if one is overdue. Only nodes of this mount point at them, so the rest of
+  // the file system and MEMFS itself stay untouched.
   function makeOps(mount) {
     const tracker = mount.tracker;
-    const root = () => mount.root;
-    const rel = (node) => relativePath(node, root());
+    const rel = (node) => relativePath(node, mount.root);
     const base = MEMFS.ops_table;
     const ops = {
       dir: { node: { ...base.dir.node }, stream: { ...base.dir.stream } },
@@ -242,20 +210,29 @@
     };
     const setattr = base.file.node.setattr;
     for (const kind of ["dir", "file", "link"]) {
-      // chmod, utime and truncate (which does not change mtime on current Emscripten) all land here.
+      // chmod, utime and truncate all land here.
       ops[kind].node.setattr = (node, attr) => {
+        const before = node.usedBytes;
         setattr(node, attr);
         tracker.path(rel(node));
+        // Growing exposes zeros over whatever an earlier, longer version stored; shrinking needs
+        // no chunk written, the stored size cuts the last chunk and later chunks are deleted.
+        if (attr.size !== undefined && FS.isFile(node.mode)) tracker.bytes(node, before, node.usedBytes);
+        mount.changed();
       };
+      // fsync(2) on a file or directory under the mount: save now (see Mount.fsync).
+      ops[kind].stream.fsync = () => mount.fsync();
     }
     ops.dir.node.mknod = (parent, name, mode, dev) => {
       const node = adopt(base.dir.node.mknod(parent, name, mode, dev));
       tracker.path(childPath(rel(parent), name));
+      mount.changed();
       return node;
     };
     ops.dir.node.symlink = (parent, name, target) => {
       const node = adopt(base.dir.node.symlink(parent, name, target));
       tracker.path(childPath(rel(parent), name));
+      mount.changed();
       return node;
     };
     ops.dir.node.rename = (oldNode, newDir, newName) => {
@@ -263,23 +240,40 @@
       base.dir.node.rename(oldNode, newDir, newName);
       tracker.tree(from);
       tracker.tree(childPath(rel(newDir), newName));
+      mount.changed();
     };
     ops.dir.node.unlink = (parent, name) => {
       base.dir.node.unlink(parent, name);
       tracker.path(childPath(rel(parent), name));
+      mount.changed();
     };
     ops.dir.node.rmdir = (parent, name) => {
       base.dir.node.rmdir(parent, name);
       tracker.tree(childPath(rel(parent), name));
+      mount.changed();
     };
+    // A write at `position` changes [position, end) and, past the old end, the hole before it.
+    function wrote(node, before, position, length) {
+      tracker.bytes(node, Math.min(position, before), position + length);
+    }
     ops.file.stream.write = (stream, buffer, offset, length, position, canOwn) => {
+      const node = stream.node;
+      const before = node.usedBytes;
       const written = base.file.stream.write(stream, buffer, offset, length, position, canOwn);
-      tracker.node(stream.node);
+      if (written) {
+        // canOwn makes MEMFS adopt the buffer as the whole file, whatever the position.
+        if (canOwn) tracker.whole(node);
+        else wrote(node, before, position, written);
+        mount.changed();
+      }
       return written;
     };
     ops.file.stream.msync = (stream, buffer, offset, length, flags) => {
+      const node = stream.node;
+      const before = node.usedBytes;
       const result = base.file.stream.msync(stream, buffer, offset, length, flags);
-      tracker.node(stream.node);
+      wrote(node, before, offset, length);
+      mount.changed();
       return result;
     };
 
@@ -302,25 +296,44 @@
     return { adopt, swap, ours, theirs };
   }
 
-  function walk(node, visit, rel = "") {
-    visit(node, rel);
-    if (FS.isDir(node.mode) && !node.mounted) {
-      for (const name of Object.keys(node.contents)) walk(node.contents[name], visit, childPath(rel, name));
-    }
-  }
-
   // ---------------------------------------------------------------- a mount
+
+  // Records read per restore transaction: entries are small (a small file's bytes at most), and
+  // chunk batches are sized to about 16 MiB so memory stays bounded while requests stay few.
+  const ENTRY_BATCH = 2000;
+  const CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
 
   class Mount {
     constructor(mountpoint, dbName) {
       this.mountpoint = mountpoint;
       this.dbName = dbName;
-      this.tracker = new Tracker();
+      this.chunkSize = store.CHUNK_SIZE;
+      this.tracker = new Tracker(this.chunkSize);
       this.db = null;
       this.ops = makeOps(this);
       this.detached = false;
       // Whether the in-memory tree holds everything that was saved, i.e. a restore has succeeded.
       this.restored = false;
+      // node -> {rel, chunked}: the stored copy at `rel` is this node's, in that layout, so a change
+      // to some of its bytes may rewrite just their chunks. Set when a flush is issued (transactions
+      // commit in the order they are created) and dropped if that flush fails.
+      this.synced = new WeakMap();
+      // Flushes issued and not yet settled, oldest first.
+      this.inflight = new Set();
+      // Absent values are undefined, not null: Pyodide turns undefined into None (null into jsnull).
+      this.stats = {
+        flushes: 0,
+        lastFlushAt: undefined,
+        lastDurationMs: undefined,
+        lastBytes: undefined,
+        lastError: undefined,
+        failures: 0,
+        writePath: 0,
+      };
+      this.progress = undefined;
+      // Set by start() once restored: flushes may then start from the write path, fsync and page hide.
+      this.running = null;
+      this.holdUntil = 0;
       const self = this;
       const type = {
         mount(mount) {
@@ -332,7 +345,7 @@
 
     async database() {
       if (!this.db) {
-        const db = await openStore(this.dbName);
+        const db = await store.open(this.dbName);
         const forget = () => {
           if (this.db === db) this.db = null;
         };
@@ -348,111 +361,365 @@
       return this.db;
     }
 
-    // Reads what was saved (migrating Emscripten IDBFS data on first use) and recreates it in memory.
-    // Anything the program created, changed or deleted under the mount meanwhile wins over the saved copy.
-    async restore() {
+    // ------------------------------------------------------------ restore
+
+    // Reads what was saved (migrating Emscripten IDBFS data on first use) and recreates it in memory,
+    // in batches, reporting progress to `onProgress` (and this.progress) after each batch. Anything the
+    // program created, changed or deleted under the mount meanwhile wins over the saved copy.
+    async restore(onProgress) {
       const db = await this.database();
-      let [meta, keys, values] = await readAll(db);
+      let { format, entries } = await store.describe(db);
       let migrated = 0;
-      if (meta === undefined && keys.length === 0) {
-        const legacy = await readIdbfs(this.mountpoint);
-        if (legacy && legacy.length) {
-          const tx = db.transaction([ENTRIES, META], "readwrite");
-          const done = transactionDone(tx);
-          const store = tx.objectStore(ENTRIES);
-          for (const [key, entry] of legacy) store.put(entry, key);
-          tx.objectStore(META).put({ version: FORMAT_VERSION, migratedFrom: "idbfs" }, "format");
-          await done;
-          migrated = legacy.length;
-          [meta, keys, values] = await readAll(db);
-        }
-      } else if (meta !== undefined && meta.version > FORMAT_VERSION) {
+      if (format === undefined && entries === 0) {
+        migrated = await store.migrateIdbfs(db, this.mountpoint);
+        if (migrated) ({ format, entries } = await store.describe(db));
+      } else if (format !== undefined && format.version > store.FORMAT_VERSION) {
         throw new Error(
-          `the data of ${this.mountpoint} was saved by a newer autosync (storage format ${meta.version}, ` +
-            `this one reads up to ${FORMAT_VERSION}); upgrade autosync`
+          `the data of ${this.mountpoint} was saved by a newer autosync (storage format ${format.version}, ` +
+            `this one reads up to ${store.FORMAT_VERSION}); upgrade autosync`
         );
       }
-      const stats = this.apply(keys, values);
-      this.restored = true;
-      return { ...stats, migrated };
-    }
+      // Format 1 had no chunks (every file inline): any chunk size reads it.
+      this.chunkSize = (format && format.chunkSize) || store.CHUNK_SIZE;
+      this.tracker.useChunkSize(this.chunkSize);
 
-    apply(keys, values) {
-      const stats = { files: 0, dirs: 0, links: 0, bytes: 0, kept: 0, failed: [] };
+      const progress = (this.progress = { entriesDone: 0, entriesTotal: entries, bytesDone: 0, bytesTotal: 0 });
+      const report = () => {
+        if (onProgress) onProgress(progress);
+      };
+      const keys = [];
+      const values = [];
+      await store.readInBatches(db, store.ENTRIES, ENTRY_BATCH, (k, v) => {
+        for (let i = 0; i < k.length; i++) {
+          keys.push(k[i]);
+          values.push(v[i]);
+          if (v[i].size !== undefined) progress.bytesTotal += v[i].size;
+          else if (v[i].contents !== undefined) progress.bytesTotal += v[i].contents.byteLength;
+        }
+        progress.entriesDone += k.length;
+        report();
+      });
+
+      const stats = { files: 0, dirs: 0, links: 0, bytes: 0, kept: 0, failed: [], migrated };
       const dirTimes = [];
-      const tracker = this.tracker;
-      const order = keys.map((_, i) => i).sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : 0));
-      tracker.paused = true;
-      try {
-        for (const i of order) {
+      const chunked = [];
+      this.paused(() => {
+        for (let i = 0; i < keys.length; i++) {
           const rel = keys[i];
           const entry = values[i];
           if (!rel) continue;
-          const slash = rel.lastIndexOf("/");
-          const parent = findNode(this.root, slash === -1 ? "" : rel.slice(0, slash));
-          const name = rel.slice(slash + 1);
-          if (!parent || !FS.isDir(parent.mode) || tracker.touches(rel)) {
-            stats.kept++;
-            continue;
-          }
-          if (parent.contents[name]) {
-            if (!FS.isDir(parent.contents[name].mode)) stats.kept++;
-            continue;
-          }
-          const path = `${this.mountpoint}/${rel}`;
-          try {
-            if (FS.isDir(entry.mode)) {
-              FS.mkdir(path, entry.mode & 0o7777);
-              dirTimes.push([path, entry.mtime]);
-              stats.dirs++;
-            } else if (FS.isLink(entry.mode)) {
-              FS.symlink(entry.link, path);
-              stats.links++;
-            } else {
-              const contents = entry.contents instanceof Uint8Array ? entry.contents : new Uint8Array(entry.contents);
-              FS.writeFile(path, contents, { canOwn: true });
-              FS.chmod(path, entry.mode & 0o7777);
-              FS.utime(path, entry.mtime, entry.mtime);
-              stats.files++;
-              stats.bytes += contents.byteLength;
-            }
-          } catch (e) {
-            stats.failed.push(`${rel}: ${e.message || e}`);
-          }
+          if (FS.isDir(entry.mode)) this.restoreDir(rel, entry, stats, dirTimes);
+          else if (FS.isLink(entry.mode)) this.restoreLink(rel, entry, stats);
+          else if (entry.contents !== undefined) {
+            const bytes = entry.contents instanceof Uint8Array ? entry.contents : new Uint8Array(entry.contents);
+            progress.bytesDone += bytes.byteLength;
+            // A format-1 file larger than a chunk is stored inline: its next change rewrites it whole.
+            this.restoreFile(rel, entry, bytes, bytes.byteLength <= this.chunkSize ? false : null, stats);
+          } else chunked.push([rel, entry]);
         }
-        // Creating children bumps a directory's mtime, so directories get theirs back last.
+      });
+      report();
+
+      if (chunked.length) await this.restoreChunked(db, chunked, stats, progress, report);
+      // Creating children bumps a directory's mtime, so directories get theirs back last.
+      this.paused(() => {
         for (const [path, mtime] of dirTimes.reverse()) FS.utime(path, mtime, mtime);
-      } finally {
-        tracker.paused = false;
-      }
+      });
+      this.restored = true;
       return stats;
     }
 
-    // Hands over what changed since the last call; the caller keeps it until a commit succeeds.
-    take() {
-      const tracker = this.tracker;
-      const paths = [...tracker.paths];
-      for (const node of tracker.nodes) {
-        const rel = relativePath(node, this.root);
-        if (rel !== null) paths.push(rel);
-      }
-      const t = now();
-      const taken = {
-        paths,
-        trees: [...tracker.trees],
-        count: tracker.count,
-        firstAgeMs: tracker.count ? t - tracker.firstAt : 0,
-        lastAgeMs: tracker.count ? t - tracker.lastAt : 0,
+    // Files larger than a chunk, in key order: each is assembled from its chunks (in the same order)
+    // and created once the batches have moved past it, so at most a batch and one file are extra.
+    async restoreChunked(db, files, stats, progress, report) {
+      const byRel = new Map(files.map(([rel, entry]) => [rel, { entry, bytes: null }]));
+      let next = 0;
+      const createUpTo = (rel) => {
+        this.paused(() => {
+          for (; next < files.length && (rel === null || files[next][0] < rel); next++) {
+            const [path, entry] = files[next];
+            const file = byRel.get(path);
+            this.restoreFile(path, entry, file.bytes || new Uint8Array(entry.size), true, stats);
+            byRel.delete(path);
+          }
+        });
       };
-      tracker.paths = new Set();
-      tracker.trees = new Set();
-      tracker.nodes = new Set();
-      tracker.count = 0;
-      return taken;
+      const batch = Math.max(1, Math.floor(CHUNK_BATCH_BYTES / this.chunkSize));
+      await store.readInBatches(db, store.CHUNKS, batch, (keys, values) => {
+        for (let i = 0; i < keys.length; i++) {
+          const [rel, index] = keys[i];
+          const file = byRel.get(rel);
+          if (!file) continue; // left behind by a crash between transactions of an older version
+          const offset = index * this.chunkSize;
+          if (offset >= file.entry.size) continue;
+          if (!file.bytes) file.bytes = new Uint8Array(file.entry.size);
+          const piece = values[i].subarray(0, file.entry.size - offset);
+          file.bytes.set(piece, offset);
+          progress.bytesDone += piece.byteLength;
+        }
+        createUpTo(keys[keys.length - 1][0]);
+        report();
+      });
+      createUpTo(null);
+      progress.bytesDone = progress.bytesTotal;
+      report();
+    }
+
+    paused(work) {
+      this.tracker.paused = true;
+      try {
+        work();
+      } finally {
+        this.tracker.paused = false;
+      }
+    }
+
+    // The parent directory node if `rel` may be created from the saved copy, else null (counted kept).
+    restorable(rel, stats) {
+      const parent = findNode(this.root, parentPath(rel));
+      const name = rel.slice(rel.lastIndexOf("/") + 1);
+      if (!parent || !FS.isDir(parent.mode) || this.tracker.touches(rel)) {
+        stats.kept++;
+        return null;
+      }
+      const existing = parent.contents[name];
+      if (existing) {
+        if (!FS.isDir(existing.mode)) stats.kept++;
+        return null;
+      }
+      return parent;
+    }
+
+    restoreDir(rel, entry, stats, dirTimes) {
+      if (!this.restorable(rel, stats)) return;
+      const path = `${this.mountpoint}/${rel}`;
+      try {
+        FS.mkdir(path, entry.mode & 0o7777);
+        dirTimes.push([path, entry.mtime]);
+        stats.dirs++;
+      } catch (e) {
+        stats.failed.push(`${rel}: ${e.message || e}`);
+      }
+    }
+
+    restoreLink(rel, entry, stats) {
+      if (!this.restorable(rel, stats)) return;
+      try {
+        FS.symlink(entry.link, `${this.mountpoint}/${rel}`);
+        stats.links++;
+      } catch (e) {
+        stats.failed.push(`${rel}: ${e.message || e}`);
+      }
+    }
+
+    // `chunked`: the stored layout (true/false), or null when the stored copy must be rewritten.
+    restoreFile(rel, entry, bytes, chunked, stats) {
+      if (!this.restorable(rel, stats)) return;
+      try {
+        // The node adopts `bytes` (read from IndexedDB, so nobody else holds them): no copy.
+        const node = FS.create(`${this.mountpoint}/${rel}`, entry.mode & 0o7777);
+        node.contents = bytes;
+        node.usedBytes = bytes.byteLength;
+        node.atime = node.mtime = node.ctime = entry.mtime;
+        if (chunked !== null) this.synced.set(node, { rel, chunked });
+        stats.files++;
+        stats.bytes += bytes.byteLength;
+      } catch (e) {
+        stats.failed.push(`${rel}: ${e.message || e}`);
+      }
+    }
+
+    // ------------------------------------------------------------ flushing
+
+    // Called by Python once restored: from now on the write path, fsync and page hide may flush.
+    start(maxWaitMs, flushOnHide) {
+      this.running = { maxWaitMs };
+      this.removeListeners = flushOnHide ? this.onPageHide(() => this.flushQuietly()) : null;
+    }
+
+    // After every tracked change: if the oldest unsaved change is older than max_wait_ms, no Python
+    // timer has been able to run (it would have flushed by then), so the write path flushes itself.
+    // The transaction is created and committed right here; IndexedDB finishes it in the background
+    // even while this thread stays busy.
+    changed() {
+      const running = this.running;
+      if (!running || !this.db || this.tracker.count === 0) return;
+      const t = now();
+      if (t - this.tracker.firstAt < running.maxWaitMs || t < this.holdUntil) return;
+      this.stats.writePath++;
+      this.issue().catch(() => {});
+    }
+
+    // fsync(2): start a flush of everything pending now. Returns an errno for Emscripten.
+    fsync() {
+      if (!this.running || this.tracker.count === 0) return 0;
+      if (!this.db) {
+        this.flushQuietly();
+        return 0;
+      }
+      try {
+        this.snapshotNow().catch(() => {});
+        return 0;
+      } catch {
+        return EIO;
+      }
+    }
+
+    // Saves everything changed so far; resolves once it and every flush issued before it committed,
+    // rejects if any of them failed (their changes are pending again). Undefined when nothing to do.
+    flush() {
+      const earlier = [...this.inflight];
+      let mine = null;
+      if (this.tracker.count > 0) {
+        mine = this.db
+          ? this.issue()
+          : this.database().then(
+              () => this.issue(),
+              (e) => {
+                this.stats.failures++;
+                this.stats.lastError = describeError(e);
+                throw e;
+              }
+            );
+      }
+      if (!mine && earlier.length === 0) return undefined;
+      return Promise.allSettled([...earlier, mine || Promise.resolve(null)]).then((results) => {
+        const failed = results.find((r) => r.status === "rejected");
+        if (failed) throw failed.reason;
+        return results[results.length - 1].value || { puts: 0, deletes: 0, bytes: 0 };
+      });
+    }
+
+    // A flush whose outcome is only recorded in this.stats (page hide, fsync while reopening).
+    flushQuietly() {
+      const done = this.flush();
+      if (done) done.catch(() => {});
+    }
+
+    // Takes the snapshot synchronously; a synchronous failure is thrown (see fsync), not returned.
+    snapshotNow() {
+      const taken = this.tracker.take(this.root);
+      const written = [];
+      const started = now();
+      let writer = null;
+      try {
+        writer = new store.Writer(this.db, this.chunkSize);
+        this.snapshot(writer, taken, written);
+      } catch (e) {
+        if (writer) writer.abort();
+        this.failed(taken, written, e);
+        // A closed connection (storage cleared, browser shutting down) is reopened by the next attempt.
+        if (e && e.name === "InvalidStateError") this.db = null;
+        throw e;
+      }
+      const done = writer.commit().then(
+        (stats) => {
+          this.inflight.delete(done);
+          this.stats.flushes++;
+          this.stats.failures = 0;
+          this.stats.lastFlushAt = Date.now();
+          this.stats.lastDurationMs = now() - started;
+          this.stats.lastBytes = stats.bytes;
+          return stats;
+        },
+        (e) => {
+          this.inflight.delete(done);
+          this.failed(taken, written, e);
+          throw e;
+        }
+      );
+      this.inflight.add(done);
+      return done;
+    }
+
+    issue() {
+      try {
+        return this.snapshotNow();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+
+    failed(taken, written, e) {
+      // What the transaction wrote is unknown now, and the chunk lists are not given back: the next
+      // save of these files rewrites them whole.
+      for (const node of written) this.synced.delete(node);
+      for (const node of taken.nodes.keys()) this.synced.delete(node);
+      this.tracker.giveBack(taken);
+      this.stats.failures++;
+      this.stats.lastError = describeError(e);
+    }
+
+    snapshot(writer, taken, written) {
+      for (const rel of taken.trees) {
+        // The whole mount (after a restart): the store becomes exactly what is in memory.
+        if (rel === "") writer.clear();
+        const node = findNode(this.root, rel);
+        if (!node) {
+          writer.remove(rel);
+          continue;
+        }
+        // A renamed or recreated directory: drop what was stored below it, then store it whole.
+        if (rel !== "") writer.removeBelow(rel);
+        walk(node, (n, r) => this.save(writer, n, r, null, true, written), rel);
+      }
+      for (const rel of taken.paths) {
+        const node = findNode(this.root, rel);
+        if (!node) {
+          writer.remove(rel);
+          continue;
+        }
+        const chunks = taken.nodes.get(node);
+        this.save(writer, node, rel, chunks === undefined ? [] : chunks, false, written);
+      }
+    }
+
+    // Puts one node: a file's chunks listed in `chunks` (null: all), all of them if `whole`.
+    save(writer, node, rel, chunks, whole, written) {
+      if (!rel) return;
+      if (FS.isFile(node.mode)) {
+        const bytes = (node.contents || new Uint8Array(0)).subarray(0, node.usedBytes);
+        const prior = this.synced.get(node);
+        const same = !whole && prior !== undefined && prior.rel === rel;
+        const chunkedNow = store.chunkCount(bytes.byteLength, this.chunkSize) > 0;
+        const all = !same || chunks === null || (chunkedNow && !prior.chunked);
+        writer.file(rel, node.mode, node.mtime, bytes, all ? null : chunks, same && !prior.chunked);
+        this.synced.set(node, { rel, chunked: chunkedNow });
+        written.push(node);
+      } else if (FS.isDir(node.mode)) {
+        writer.dir(rel, node.mode, node.mtime);
+      } else if (FS.isLink(node.mode)) {
+        writer.link(rel, node.mode, node.mtime, node.link);
+      } else {
+        // Device nodes are not saved (see README): restoring one as a regular file would be wrong.
+        writer.remove(rel);
+      }
+    }
+
+    // Python's scheduler holds back write-path flushes after a failure (backoff).
+    hold(ms) {
+      this.holdUntil = now() + ms;
     }
 
     pending() {
-      return this.tracker.count;
+      const t = now();
+      const tracker = this.tracker;
+      return {
+        count: tracker.count,
+        entries: tracker.paths.size + tracker.trees.size + this.writtenOnly(),
+        firstAgeMs: tracker.count ? t - tracker.firstAt : 0,
+        lastAgeMs: tracker.count ? t - tracker.lastAt : 0,
+        inflight: this.inflight.size,
+      };
+    }
+
+    // Files changed only through their bytes (not already counted as a changed path).
+    writtenOnly() {
+      let n = 0;
+      for (const node of this.tracker.nodes.keys()) {
+        if (!this.tracker.paths.has(relativePath(node, this.root))) n++;
+      }
+      return n;
     }
 
     whenDirty() {
@@ -463,74 +730,13 @@
       this.tracker.wake();
     }
 
-    // Saves the current state of `paths` (and of everything below `trees`) in one transaction. The
-    // snapshot is taken synchronously, before this returns its promise, so files changed together
-    // (a database and its journal) are saved together.
-    commit(paths, trees) {
-      if (!this.db) return this.database().then(() => this.commit(paths, trees));
-      try {
-        return this.snapshot(this.db, paths, trees);
-      } catch (e) {
-        // A closed connection (storage cleared, browser shutting down) is reopened by the next attempt.
-        if (e && e.name === "InvalidStateError") this.db = null;
-        return Promise.reject(e);
-      }
-    }
-
-    snapshot(db, paths, trees) {
-      const tx = db.transaction([ENTRIES, META], "readwrite");
-      const done = transactionDone(tx);
-      const store = tx.objectStore(ENTRIES);
-      const stats = { puts: 0, deletes: 0, bytes: 0 };
-      const put = (node, rel) => {
-        if (!rel) return;
-        // Device nodes are not saved (see README): restoring one as a regular file would be wrong.
-        if (!(FS.isFile(node.mode) || FS.isDir(node.mode) || FS.isLink(node.mode))) {
-          store.delete(rel);
-          return;
-        }
-        const entry = entryOf(node);
-        store.put(entry, rel);
-        stats.puts++;
-        if (entry.contents) stats.bytes += entry.contents.byteLength;
-      };
-      const remove = (rel) => {
-        store.delete(rel);
-        store.delete(subtreeRange(rel));
-        stats.deletes++;
-      };
-      try {
-        for (const rel of trees) {
-          // The whole mount (after a restart): the store becomes exactly what is in memory.
-          if (rel === "") store.clear();
-          const node = findNode(this.root, rel);
-          if (!node) {
-            remove(rel);
-            continue;
-          }
-          // A renamed directory: drop whatever was stored below its new name, then store it whole.
-          store.delete(subtreeRange(rel));
-          walk(node, put, rel);
-        }
-        for (const rel of paths) {
-          const node = findNode(this.root, rel);
-          if (node) put(node, rel);
-          else remove(rel);
-        }
-        tx.objectStore(META).put({ version: FORMAT_VERSION }, "format");
-      } catch (e) {
-        done.catch(() => {});
-        tx.abort();
-        throw e;
-      }
-      if (tx.commit) tx.commit();
-      return done.then(() => stats);
-    }
-
     // Stops tracking: the mount stays, with MEMFS's own operations on every node and open stream.
     detach() {
       if (this.detached) return;
       this.detached = true;
+      this.running = null;
+      if (this.removeListeners) this.removeListeners();
+      this.removeListeners = null;
       this.tracker.wake();
       walk(this.root, (node) => this.ops.swap(node, this.ops.theirs));
       for (const stream of FS.streams) {
@@ -547,7 +753,8 @@
     reattach() {
       if (!this.detached) return;
       this.detached = false;
-      this.tracker = new Tracker();
+      this.tracker = new Tracker(this.chunkSize);
+      this.synced = new WeakMap();
       this.ops = makeOps(this);
       walk(this.root, (node) => this.ops.swap(node, this.ops.ours));
       for (const stream of FS.streams) {
@@ -557,7 +764,8 @@
       else walk(this.root, (node, rel) => rel && this.tracker.path(rel));
     }
 
-    // Best effort save when the page goes away; `callback` is Python's synchronous flush starter.
+    // Save when the page goes away: the snapshot and the requests go out synchronously, since the
+    // page may be gone before any task runs. Best effort: the browser may still cut the commit.
     onPageHide(callback) {
       const target = globalThis.document;
       if (!target || !globalThis.addEventListener) return () => {};
@@ -585,7 +793,8 @@
   }
 
   return {
-    FORMAT_VERSION,
+    FORMAT_VERSION: store.FORMAT_VERSION,
+    CHUNK_SIZE: store.CHUNK_SIZE,
     hasIndexedDB: () => typeof indexedDB !== "undefined",
     attach(mountpoint, dbName) {
       let existing = collectMounts().find((m) => m.mountpoint === mountpoint && m.autosync);

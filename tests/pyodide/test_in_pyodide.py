@@ -170,7 +170,7 @@ async def test_data_from_a_newer_format_is_refused_and_left_untouched(selenium):
 
     store = run_js(
         "(action) => new Promise((ok, bad) => {"
-        "  const r = indexedDB.open('autosync:/t-newer', 1);"
+        "  const r = indexedDB.open('autosync:/t-newer');"
         "  r.onupgradeneeded = () => { r.result.createObjectStore('entries');"
         "                              r.result.createObjectStore('meta'); };"
         "  r.onerror = () => bad(r.error);"

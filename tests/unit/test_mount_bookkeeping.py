@@ -7,48 +7,96 @@ Python-side bookkeeping: what stays pending after a failure, backoff, stop and s
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
-from autosync._pyodide import Taken
+from autosync._pyodide import FlushStats, Pending
 from autosync.config import resolve
 from autosync.errors import FlushError, RestoreError
-from autosync.mount import Mount
+from autosync.mount import Mount, RestoreProgress
 
 
 class Backend:
+    """The JavaScript half in miniature: pending paths, flushes that commit or fail and give back."""
+
     def __init__(self) -> None:
         self.paths: list[str] = []
-        self.saved: list[tuple[list[str], list[str]]] = []
+        self.saved: list[list[str]] = []
         self.fail_next = 0
         self.detached = False
+        self.started = False
+        self.held_ms: list[float] = []
         self.dirty = asyncio.Event()
         self.restore_error: Exception | None = None
+        self.flushes = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._progress: dict[str, Any] | None = None
+        self.first_at = self.last_at = 0.0
 
     def change(self, path: str) -> None:
+        if not self.paths:
+            self.first_at = time.monotonic()
+        self.last_at = time.monotonic()
         self.paths.append(path)
         self.dirty.set()
 
-    async def restore(self) -> dict[str, Any]:
+    async def restore(self, on_progress):
         if self.restore_error is not None:
             raise self.restore_error
-        return {"files": 0}
+        for done in (1, 2):
+            self._progress = {
+                "entriesDone": done,
+                "entriesTotal": 2,
+                "bytesDone": 10 * done,
+                "bytesTotal": 20,
+            }
+            if on_progress is not None:
+                on_progress(self._progress)
+        return {"files": 2}
 
-    def take(self) -> Taken:
-        paths, self.paths = self.paths, []
+    def progress(self):
+        return self._progress
+
+    def start(self, max_wait_ms: float, flush_on_hide: bool) -> None:
+        self.started = True
+
+    def pending(self) -> Pending:
+        if not self.paths:
+            return Pending(0, 0, 0.0, 0.0, 0)
+        now = time.monotonic()
+        ages = (now - self.first_at) * 1000, (now - self.last_at) * 1000
+        return Pending(len(self.paths), len(set(self.paths)), *ages, 0)
+
+    def flush(self):
+        if not self.paths:
+            return None
+        taken, self.paths = self.paths, []
         self.dirty.clear()
-        return Taken(paths, [], len(paths), 0.0, 0.0)
 
-    def commit(self, paths, trees):
         async def done() -> dict[str, Any]:
             if self.fail_next:
                 self.fail_next -= 1
-                raise RuntimeError("QuotaExceededError: the quota has been exceeded")
-            self.saved.append((list(paths), list(trees)))
-            return {"puts": len(paths)}
+                if not self.paths:
+                    self.first_at = self.last_at = time.monotonic()
+                self.paths = taken + self.paths
+                self.failures += 1
+                self.last_error = "QuotaExceededError: the quota has been exceeded"
+                raise RuntimeError(self.last_error)
+            self.saved.append(taken)
+            self.flushes += 1
+            self.failures = 0
+            return {"puts": len(taken)}
 
         return done()
+
+    def stats(self) -> FlushStats:
+        return FlushStats(self.flushes, None, None, None, self.last_error, self.failures, 0)
+
+    def hold(self, ms: float) -> None:
+        self.held_ms.append(ms)
 
     async def when_dirty(self) -> None:
         await self.dirty.wait()
@@ -58,9 +106,6 @@ class Backend:
 
     def detach(self) -> None:
         self.detached = True
-
-    def on_page_hide(self, callback):
-        return lambda: None
 
 
 # Long enough that no timer fires during a test: only explicit flush() and stop() save.
@@ -100,7 +145,7 @@ def test_background_loop_saves_a_change_after_the_debounce():
             if b.saved:
                 break
             await asyncio.sleep(0.01)
-        assert b.saved == [(["a.txt"], [])]
+        assert b.saved == [["a.txt"]]
         assert m.status().state == "idle" and m.status().flush_count == 1
         await m.stop()
 
@@ -119,8 +164,9 @@ def test_failed_flush_keeps_changes_pending_and_reports_the_error():
         assert s.state == "retrying" and s.dirty and s.pending_changes == 1
         assert "QuotaExceededError" in (s.last_error or "")
         assert s.consecutive_failures == 1
+        assert b.held_ms == [10**6]  # write-path flushes wait out the same backoff
         await m.flush()
-        assert b.saved == [(["a.txt"], [])]
+        assert b.saved == [["a.txt"]]
         s = m.status()
         assert s.state == "idle" and s.consecutive_failures == 0 and not s.dirty
         await m.stop()
@@ -138,7 +184,7 @@ def test_background_failures_are_retried_until_saved():
             if b.saved:
                 break
             await asyncio.sleep(0.01)
-        assert b.saved == [(["x"], [])]
+        assert b.saved == [["x"]]
         assert m.status().consecutive_failures == 0
         await m.stop()
 
@@ -151,7 +197,7 @@ def test_stop_saves_pending_changes_then_detaches():
         m = await started(b, **NO_TIMERS)
         b.change("late.txt")
         await m.stop()
-        assert b.saved == [(["late.txt"], [])]
+        assert b.saved == [["late.txt"]]
         assert b.detached and m.status().state == "stopped"
 
     run(scenario())
@@ -167,7 +213,7 @@ def test_stop_whose_final_save_fails_keeps_running():
             await m.stop()
         assert not b.detached and m.status().state == "retrying"
         await m.stop()
-        assert b.saved == [(["x"], [])] and b.detached
+        assert b.saved == [["x"]] and b.detached
 
     run(scenario())
 
@@ -213,10 +259,42 @@ def test_module_flush_and_stop_skip_a_mount_whose_restore_failed(monkeypatch):
         await running
         healthy.change("x")
         await autosync.flush()
-        assert healthy.saved == [(["x"], [])]
+        assert healthy.saved == [["x"]]
         with pytest.raises(RestoreError):  # named, it still reports its failure
             await autosync.flush("/a")
         await autosync.stop()
         assert running.status().state == "stopped" and failed.status().state == "failed"
 
     run(scenario())
+
+
+def test_restore_progress_reaches_the_callback_and_the_status():
+    async def scenario():
+        seen: list[RestoreProgress] = []
+        b = Backend()
+        m = Mount(resolve({"path": "/data", **NO_TIMERS}, environ={}), b, on_progress=seen.append)
+        m.begin(blocking=False, run_sync=run_to_end)
+        await m
+        assert seen == [RestoreProgress(1, 2, 10, 20), RestoreProgress(2, 2, 20, 20)]
+        assert m.status().restore_progress == RestoreProgress(2, 2, 20, 20)
+        assert b.started
+        await m.stop()
+
+    run(scenario())
+
+
+def test_a_failing_progress_callback_does_not_fail_the_restore(caplog):
+    def broken(progress: RestoreProgress) -> None:
+        raise ValueError("display gone")
+
+    async def scenario():
+        m = Mount(
+            resolve({"path": "/data", **NO_TIMERS}, environ={}), Backend(), on_progress=broken
+        )
+        m.begin(blocking=False, run_sync=run_to_end)
+        await m
+        assert m.status().state == "idle"
+        await m.stop()
+
+    run(scenario())
+    assert "on_progress callback failed" in caplog.text
