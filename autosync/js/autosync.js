@@ -505,7 +505,9 @@
     restoreLink(rel, entry, stats) {
       if (!this.restorable(rel, stats)) return;
       try {
-        FS.symlink(entry.link, `${this.mountpoint}/${rel}`);
+        const node = FS.symlink(entry.link, `${this.mountpoint}/${rel}`);
+        // Set on the node: FS.utime would follow the link.
+        if (node) node.atime = node.mtime = node.ctime = entry.mtime;
         stats.links++;
       } catch (e) {
         stats.failed.push(`${rel}: ${e.message || e}`);
