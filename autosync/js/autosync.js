@@ -298,10 +298,11 @@
 
   // ---------------------------------------------------------------- a mount
 
-  // Records read per restore transaction: entries are small (a small file's bytes at most), and
-  // chunk batches are sized to about 16 MiB so memory stays bounded while requests stay few.
+  // Restore batches: entries are small (a small file's bytes at most); chunks are read about 16 MiB
+  // per request with four requests in flight, so memory stays bounded while requests stay few.
   const ENTRY_BATCH = 2000;
   const CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
+  const CHUNK_BATCHES_IN_FLIGHT = 4;
 
   class Mount {
     constructor(mountpoint, dbName) {
@@ -429,38 +430,34 @@
       return stats;
     }
 
-    // Files larger than a chunk, in key order: each is assembled from its chunks (in the same order)
-    // and created once the batches have moved past it, so at most a batch and one file are extra.
+    // Files larger than a chunk, in key order: each is assembled from its chunks and created once
+    // its last batch is in, so the extra memory is the batches in flight (see store.readChunks).
     async restoreChunked(db, files, stats, progress, report) {
-      const byRel = new Map(files.map(([rel, entry]) => [rel, { entry, bytes: null }]));
-      let next = 0;
-      const createUpTo = (rel) => {
-        this.paused(() => {
-          for (; next < files.length && (rel === null || files[next][0] < rel); next++) {
-            const [path, entry] = files[next];
-            const file = byRel.get(path);
-            this.restoreFile(path, entry, file.bytes || new Uint8Array(entry.size), true, stats);
-            byRel.delete(path);
+      const chunkSize = this.chunkSize;
+      const buffers = files.map(() => null);
+      await store.readChunks(
+        db,
+        files.map(([rel, entry]) => ({ rel, size: entry.size })),
+        chunkSize,
+        Math.max(1, Math.floor(CHUNK_BATCH_BYTES / chunkSize)),
+        CHUNK_BATCHES_IN_FLIGHT,
+        (f, last, keys, values) => {
+          const [rel, entry] = files[f];
+          // Allocated at the first batch; missing chunks (holes) stay zeros.
+          const bytes = buffers[f] || (buffers[f] = new Uint8Array(entry.size));
+          for (let i = 0; i < keys.length; i++) {
+            const offset = keys[i][1] * chunkSize;
+            const piece = values[i].subarray(0, entry.size - offset);
+            bytes.set(piece, offset);
+            progress.bytesDone += piece.byteLength;
           }
-        });
-      };
-      const batch = Math.max(1, Math.floor(CHUNK_BATCH_BYTES / this.chunkSize));
-      await store.readInBatches(db, store.CHUNKS, batch, (keys, values) => {
-        for (let i = 0; i < keys.length; i++) {
-          const [rel, index] = keys[i];
-          const file = byRel.get(rel);
-          if (!file) continue; // left behind by a crash between transactions of an older version
-          const offset = index * this.chunkSize;
-          if (offset >= file.entry.size) continue;
-          if (!file.bytes) file.bytes = new Uint8Array(file.entry.size);
-          const piece = values[i].subarray(0, file.entry.size - offset);
-          file.bytes.set(piece, offset);
-          progress.bytesDone += piece.byteLength;
+          if (last) {
+            this.paused(() => this.restoreFile(rel, entry, bytes, true, stats));
+            buffers[f] = null;
+          }
+          report();
         }
-        createUpTo(keys[keys.length - 1][0]);
-        report();
-      });
-      createUpTo(null);
+      );
       progress.bytesDone = progress.bytesTotal;
       report();
     }
