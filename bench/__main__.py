@@ -1,153 +1,221 @@
-"""``./dev bench``: autosync against plain IDBFS ``syncfs``, side by side in one Chromium run.
+"""``./dev bench``: autosync against Emscripten's IDBFS, side by side in one headless Chromium run.
 
-Measures, for trees of N files of 1 KiB:
-  * flush after changing one file: ``await autosync.flush()`` vs ``FS.syncfs(false)`` on IDBFS;
-  * restore after a reload: ``await autosync.start()`` vs mounting IDBFS and ``FS.syncfs(true)``.
-Each number is the median of several runs, timed inside the page with ``time.perf_counter()``.
-Results are printed and written to bench/RESULTS.md with the machine and the date. Ratios are
-IDBFS time / autosync time: above 1 means autosync is faster.
+Groups (``--only``, comma-separated; all by default):
+
+  trees     flush after changing one 1 KiB file in trees of ``--files`` files: autosync's
+            ``await m.flush()`` against IDBFS ``syncfs(false)`` and IDBFS ``{autoPersist: true}``;
+  large     the same after a 1-byte append to one file of each ``--large`` size (MiB);
+  restore   restore after a reload of those trees and files: ``await autosync.start()`` against
+            mounting IDBFS and ``syncfs(true)``;
+  overhead  write-path cost: os.write() and sqlite3 workloads in an autosync directory against a
+            plain MEMFS one, in the same page;
+  crash     the crash window: SIGKILL Chromium while a writer runs, restart, and see how old the
+            saved state was.
+
+The tables are printed and written to bench/RESULTS.md (unless ``--no-write``) with the machine, the
+browser, Pyodide and the date. bench/README.md says how each number is taken.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
-import statistics
+import functools
 import sys
-import tempfile
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from demo.browser import Browser, Page
-from demo.server import Server
+from . import crash, overhead, storage
+from .harness import Session, progress
+from .report import Environment, Failure, Results, render
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-
-SETUP = """
-import os, time, autosync, pyodide_js
-from pyodide.code import run_js
-FS = pyodide_js.FS
-_sync = run_js("(FS, populate) => new Promise((ok, bad) => FS.syncfs(populate, e => e ? bad(e) : ok()))")
-async def syncfs(populate):
-    await _sync(FS, populate)
-def fill(root, n):
-    blob = b"x" * 1024
-    for i in range(n):
-        d = f"{root}/d{i // 100}"
-        if i % 100 == 0:
-            os.makedirs(d, exist_ok=True)
-        with open(f"{d}/f{i}.txt", "wb") as f:
-            f.write(blob)
-def touch_one(root, k):
-    with open(f"{root}/d0/f0.txt", "r+b") as f:
-        f.write(str(k).encode())
-None
-"""
+GROUPS = ("trees", "large", "restore", "overhead", "crash")
 
 
-def median_ms(page: Page, code: str, repeats: int) -> float:
-    samples: list[float] = []
-    for k in range(repeats):
-        samples.append(float(page.python(code.replace("{k}", str(k)))))
-    return statistics.median(samples)
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return sizes
 
 
-def run(files: list[int], repeats: int) -> list[tuple[str, float, float]]:
-    rows = []
-    with (
-        tempfile.TemporaryDirectory(prefix="autosync-bench-") as profile,
-        Server() as server,
-        Browser(profile) as browser,
-    ):
-        url = server.url + "?manual=1"
-        for n in files:
-            a, b = f"/a{n}", f"/b{n}"
-            page = browser.open(url)
-            page.python(SETUP)
-            page.python(
-                f"m = await autosync.start('{a}', debounce_ms=600000, max_wait_ms=600000)\n"
-                f"fill('{a}', {n})\nawait m.flush()\n"
-                f"os.makedirs('{b}')\nFS.mount(FS.filesystems.IDBFS, {{}}, '{b}')\n"
-                f"fill('{b}', {n})\nawait syncfs(False)\nNone"
-            )
-            ours = median_ms(
-                page,
-                f"touch_one('{a}', {{k}})\nt = time.perf_counter()\nawait m.flush()\n"
-                "(time.perf_counter() - t) * 1000",
-                repeats,
-            )
-            theirs = median_ms(
-                page,
-                f"touch_one('{b}', {{k}})\nt = time.perf_counter()\nawait syncfs(False)\n"
-                "(time.perf_counter() - t) * 1000",
-                repeats,
-            )
-            rows.append((f"flush after changing 1 of {n} files (1 KiB)", theirs, ours))
-
-            restore_ours, restore_theirs = [], []
-            for _ in range(repeats):
-                page = browser.reload(page)
-                page.python(SETUP)
-                restore_ours.append(
-                    page.python(
-                        f"t = time.perf_counter()\nawait autosync.start('{a}')\n"
-                        "(time.perf_counter() - t) * 1000"
-                    )
-                )
-                restore_theirs.append(
-                    page.python(
-                        f"os.makedirs('{b}')\nFS.mount(FS.filesystems.IDBFS, {{}}, '{b}')\n"
-                        "t = time.perf_counter()\nawait syncfs(True)\n"
-                        "(time.perf_counter() - t) * 1000"
-                    )
-                )
-                count = page.python(
-                    f"[sum(len(f) for _, _, f in os.walk('{a}')),"
-                    f" sum(len(f) for _, _, f in os.walk('{b}'))]"
-                )
-                assert count == [n, n], f"restored {count}, expected {n} files each"
-            rows.append(
-                (
-                    f"restore {n} files (1 KiB) after reload",
-                    statistics.median(restore_theirs),
-                    statistics.median(restore_ours),
-                )
-            )
-    return rows
+def _groups(text: str) -> list[str]:
+    groups = [g.strip() for g in text.split(",") if g.strip()]
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown or not groups:
+        raise argparse.ArgumentTypeError(
+            f"unknown group {', '.join(unknown) or repr(text)}; choose from {', '.join(GROUPS)}"
+        )
+    return groups
 
 
-def report(rows: list[tuple[str, float, float]], repeats: int) -> str:
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        "# autosync benchmark results",
-        "",
-        f"Measured {now} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"{platform.system()} {platform.release()}; headless Chromium "
-        f"(`{Browser.version()}`), Pyodide 314.0.7. Median of {repeats} runs per cell, timed in "
-        "the page. Ratio = IDBFS / autosync (above 1: autosync is faster).",
-        "",
-        "| measurement | IDBFS syncfs (ms) | autosync (ms) | ratio |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for name, theirs, ours in rows:
-        lines.append(f"| {name} | {theirs:.1f} | {ours:.1f} | {theirs / ours:.1f}x |")
-    return "\n".join(lines) + "\n"
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="./dev bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Quick look: ./dev bench --only trees,large --files 1000 --large 10 --repeats 2 "
+        "--no-write",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="GROUPS",
+        type=_groups,
+        default=list(GROUPS),
+        help=f"groups to run (default: all of {','.join(GROUPS)})",
+    )
+    parser.add_argument(
+        "--files",
+        metavar="N,...",
+        type=_sizes,
+        default=[1000, 5000, 20000],
+        help="tree sizes (default 1000,5000,20000)",
+    )
+    parser.add_argument(
+        "--large",
+        metavar="MIB,...",
+        type=_sizes,
+        default=[10, 50, 200],
+        help="large file sizes in MiB (default 10,50,200)",
+    )
+    parser.add_argument(
+        "--repeats",
+        metavar="N",
+        type=_positive,
+        default=5,
+        help="runs per flush/restore cell for trees (default 5)",
+    )
+    parser.add_argument(
+        "--large-repeats",
+        metavar="N",
+        type=_positive,
+        default=5,
+        help="runs per flush/restore cell for large files (default 5)",
+    )
+    parser.add_argument(
+        "--overhead-blocks",
+        metavar="N",
+        type=_positive,
+        default=12,
+        help="timed blocks (each ~5 s of runs) of each overhead variant (default 12)",
+    )
+    parser.add_argument(
+        "--kills",
+        metavar="N",
+        type=_positive,
+        default=8,
+        help="browser kills per crash writer (default 8)",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only, leave RESULTS.md as it is"
+    )
+    return parser.parse_args(argv)
+
+
+def _storage(
+    session: Session,
+    results: Results,
+    subject: storage.Subject,
+    repeats: int,
+    *,
+    flush: bool,
+    restore: bool,
+) -> None:
+    flushed, restored = storage.measure(session, subject, repeats, flush=flush, restore=restore)
+    results.flush += flushed
+    results.restore += restored
+
+
+def _settings(args: argparse.Namespace, groups: set[str]) -> str:
+    """The options that shaped this run, for the results' header."""
+    said = []
+    if groups & {"trees", "restore"}:
+        said.append(
+            f"trees of {', '.join(f'{n:,}' for n in args.files)} files: {args.repeats} runs"
+        )
+    if groups & {"large", "restore"}:
+        sizes = ", ".join(f"{n:,}" for n in args.large)
+        said.append(f"files of {sizes} MiB: {args.large_repeats} runs")
+    if "overhead" in groups:
+        said.append(f"overhead: {args.overhead_blocks} blocks per variant")
+    if "crash" in groups:
+        said.append(f"crash: {args.kills} kills per writer")
+    return f"groups {','.join(g for g in GROUPS if g in groups)}; " + "; ".join(said)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="./dev bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--files", default="1000,5000,20000", help="tree sizes, comma-separated")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="print only, keep RESULTS.md")
-    args = parser.parse_args(argv)
-    rows = run([int(n) for n in args.files.split(",")], args.repeats)
-    text = report(rows, args.repeats)
+    args = parse(argv)
+    groups = set(args.only)
+    started = datetime.datetime.now(datetime.UTC)
+    t0 = time.monotonic()
+    results = Results()
+
+    def run(group: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as e:
+            traceback.print_exc()
+            results.failures.append(Failure(group, f"{type(e).__name__}: {e}".splitlines()[0]))
+
+    with Session() as session:
+        subjects = []
+        if groups & {"trees", "restore"}:
+            subjects += [(storage.tree(n), args.repeats, "trees") for n in args.files]
+        if groups & {"large", "restore"}:
+            subjects += [(storage.large(mib), args.large_repeats, "large") for mib in args.large]
+        for subject, repeats, group in subjects:
+            run(
+                subject.key,
+                functools.partial(
+                    _storage,
+                    session,
+                    results,
+                    subject,
+                    repeats,
+                    flush=group in groups,
+                    restore="restore" in groups,
+                ),
+            )
+        if "overhead" in groups:
+            run(
+                "overhead",
+                lambda: results.overhead.extend(overhead.measure(session, args.overhead_blocks)),
+            )
+        if "crash" in groups:
+            run("crash", lambda: results.crash.extend(crash.measure(session, args.kills)))
+        if not session.versions:
+            session.open()
+        versions = session.versions
+
+    env = Environment(
+        pyodide=versions["pyodide"],
+        python=versions["python"],
+        autosync=versions["autosync"],
+        started=started,
+        wall_s=time.monotonic() - t0,
+        settings=_settings(args, groups),
+    )
+    text = render(env, results)
     print(text)
     if not args.no_write:
         RESULTS.write_text(text)
-        print(f"written to {RESULTS}")
-    return 0
+        progress(f"written to {RESULTS}")
+    return 1 if results.failures else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,275 @@
+"""What the bench found, and the markdown it becomes (printed, and written to bench/RESULTS.md).
+
+The measurement modules return these rows; :func:`render` lays them out as one table per group,
+under a header naming the machine, the browser, Pyodide and the date::
+
+    text = render(environment, flush_rows, restore_rows, overhead_rows, crash_rows, notes)
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from demo.browser import Browser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class FlushRow:
+    """Time from a change until it is committed to IndexedDB, for each side (medians, ms)."""
+
+    what: str
+    autosync_ms: float
+    idbfs_ms: float
+    persist_ms: float | None
+    #: Target: IDBFS syncfs time / autosync time at least this.
+    min_ratio: float | None = None
+    #: The number of files, when the row is a tree's.
+    tree_files: int | None = None
+
+
+# Target: autosync's flush in the largest tree measured takes at most this many times its flush in
+# the smallest. "Does not grow with the number of files" with room for noise: the times are a few
+# milliseconds, where one scheduling hiccup of the renderer or the IndexedDB backend shows.
+MAX_TREE_GROWTH = 1.5
+
+
+@dataclass(frozen=True)
+class RestoreRow:
+    """Time to bring a saved directory back on a freshly loaded page (medians, ms)."""
+
+    what: str
+    autosync_ms: float
+    idbfs_ms: float
+    #: Target: IDBFS time / autosync time at least this.
+    min_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class OverheadRow:
+    """A workload timed in an autosync directory and in a plain MEMFS one (median ms per run)."""
+
+    what: str
+    with_ms: float
+    without_ms: float
+    #: The median over pairs of neighbouring blocks of (with / without - 1), in percent: slow drifts
+    #: of the machine (garbage collection, the browser's own work) cancel within a pair.
+    overhead_pct: float
+    blocks: int
+    runs_per_block: int
+    #: autosync flushes that ran inside the timed blocks, per block.
+    flushes_per_block: float
+    max_overhead_pct: float
+
+
+@dataclass(frozen=True)
+class CrashRow:
+    """Age of the oldest unsaved change when the browser was killed, one sample per kill."""
+
+    what: str
+    ages_ms: list[float]
+    #: Kills after which nothing of the run was saved (the age is then counted from its start).
+    nothing_saved: int
+    debounce_ms: float
+    max_wait_ms: float
+    #: The target is max age <= max_wait_ms + this (room for one flush to commit).
+    allowance_ms: float
+
+    @property
+    def bound_ms(self) -> float:
+        return self.max_wait_ms + self.allowance_ms
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A group that raised instead of measuring."""
+
+    group: str
+    error: str
+
+
+@dataclass
+class Results:
+    flush: list[FlushRow] = field(default_factory=list)
+    restore: list[RestoreRow] = field(default_factory=list)
+    overhead: list[OverheadRow] = field(default_factory=list)
+    crash: list[CrashRow] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Environment:
+    pyodide: str
+    python: str
+    autosync: str
+    started: datetime.datetime
+    wall_s: float
+    settings: str
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _ratio(theirs: float | None, ours: float) -> str:
+    if theirs is None:
+        return "—"
+    return f"{theirs / ours:,.1f}x" if ours > 0 else "∞"
+
+
+def _verdict(text: str, met: bool) -> str:
+    return f"{text}: {'met' if met else '**not met**'}"
+
+
+def _ratio_target(theirs: float, ours: float, minimum: float | None, against: str) -> str:
+    if minimum is None:
+        return "—"
+    met = ours > 0 and theirs / ours >= minimum
+    return _verdict(f"{against} ≥ {minimum:g}x", met)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def _os() -> str:
+    name = platform.system()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                name = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return f"{name}, kernel {platform.release()}"
+
+
+def _revision() -> str:
+    out = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "unknown"
+
+
+def _growth(rows: list[FlushRow]) -> list[str]:
+    """How the flush of one changed file grows from the smallest tree measured to the largest."""
+    trees = sorted((r for r in rows if r.tree_files is not None), key=lambda r: r.tree_files or 0)
+    if len(trees) < 2:
+        return []
+    small, big = trees[0], trees[-1]
+    ours = big.autosync_ms / small.autosync_ms
+    theirs = big.idbfs_ms / small.idbfs_ms
+    met = ours <= MAX_TREE_GROWTH
+    return [
+        "",
+        f"From {small.tree_files:,} to {big.tree_files:,} files, autosync's flush of one changed "
+        f"file went from {_ms(small.autosync_ms)} to {_ms(big.autosync_ms)} ms ({ours:.2f}x), "
+        f"IDBFS syncfs's from {_ms(small.idbfs_ms)} to {_ms(big.idbfs_ms)} ms ({theirs:.1f}x). "
+        + _verdict(f"target: autosync's cost does not grow (≤ {MAX_TREE_GROWTH:g}x)", met)
+        + ".",
+    ]
+
+
+def render(env: Environment, results: Results) -> str:
+    lines = [
+        "# autosync benchmark results",
+        "",
+        f"- date: {env.started.strftime('%Y-%m-%d %H:%M UTC')}, whole run {env.wall_s / 60:.1f} min",
+        f"- machine: {_machine()}, {_os()}",
+        f"- browser: headless `{Browser.version()}`",
+        f"- Pyodide {env.pyodide} (Python {env.python}), autosync {env.autosync} "
+        f"at `{_revision()}`",
+        f"- settings: {env.settings}",
+        "",
+        "Times are medians of the runs, timed inside the page (see bench/README.md for how each one "
+        "is taken). Ratios are the other side's time / autosync's time: above 1 means autosync is "
+        "faster.",
+    ]
+    if results.flush:
+        lines += [
+            "",
+            "## Saving a change: from the change until IndexedDB has committed it",
+            "",
+            "| measurement | autosync (ms) | IDBFS syncfs (ms) | IDBFS autoPersist (ms) "
+            "| syncfs / autosync | autoPersist / autosync | target |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for f in results.flush:
+            lines.append(
+                f"| {f.what} | {_ms(f.autosync_ms)} | {_ms(f.idbfs_ms)} | {_ms(f.persist_ms)} "
+                f"| {_ratio(f.idbfs_ms, f.autosync_ms)} | {_ratio(f.persist_ms, f.autosync_ms)} "
+                f"| {_ratio_target(f.idbfs_ms, f.autosync_ms, f.min_ratio, 'syncfs / autosync')} |"
+            )
+        lines += _growth(results.flush)
+    if results.restore:
+        lines += [
+            "",
+            "## Restore on a freshly loaded page",
+            "",
+            "| measurement | autosync (ms) | IDBFS mount + syncfs(true) (ms) | IDBFS / autosync "
+            "| target |",
+            "| --- | ---: | ---: | ---: | --- |",
+        ]
+        for r in results.restore:
+            lines.append(
+                f"| {r.what} | {_ms(r.autosync_ms)} | {_ms(r.idbfs_ms)} "
+                f"| {_ratio(r.idbfs_ms, r.autosync_ms)} "
+                f"| {_ratio_target(r.idbfs_ms, r.autosync_ms, r.min_ratio, 'IDBFS / autosync')} |"
+            )
+    if results.overhead:
+        lines += [
+            "",
+            "## Write-path overhead: the same work in an autosync directory and in plain MEMFS",
+            "",
+            "| measurement (per run) | with autosync (ms) | plain MEMFS (ms) | overhead "
+            "| blocks of runs, each | flushes per block | target |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for o in results.overhead:
+            lines.append(
+                f"| {o.what} | {_ms(o.with_ms)} | {_ms(o.without_ms)} | {o.overhead_pct:+.1f}% "
+                f"| {o.blocks} of {o.runs_per_block} | {o.flushes_per_block:.1f} "
+                f"| {_verdict(f'≤ {o.max_overhead_pct:g}%', o.overhead_pct <= o.max_overhead_pct)} |"
+            )
+    if results.crash:
+        lines += [
+            "",
+            "## Crash window: age of the oldest unsaved change when Chromium is SIGKILLed",
+            "",
+            "| measurement | kills | median age (ms) | max age (ms) | nothing saved "
+            "| debounce / max_wait (ms) | target |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for c in results.crash:
+            worst = max(c.ages_ms)
+            lines.append(
+                f"| {c.what} | {len(c.ages_ms)} | {_ms(statistics.median(c.ages_ms))} "
+                f"| {_ms(worst)} | {c.nothing_saved} | {c.debounce_ms:g} / {c.max_wait_ms:g} "
+                f"| {_verdict(f'max ≤ max_wait + {c.allowance_ms / 1000:g} s', worst <= c.bound_ms)}"
+                " |"
+            )
+    if results.failures:
+        lines += ["", "## Failed", ""]
+        for failure in results.failures:
+            lines.append(f"- {failure.group}: `{failure.error}`")
+    return "\n".join(lines) + "\n"
