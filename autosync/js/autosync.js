@@ -321,11 +321,8 @@
 
   // ---------------------------------------------------------------- a mount
 
-  // Restore batches: entries are small (a small file's bytes at most); chunks are read about 16 MiB
-  // per request with four requests in flight, so memory stays bounded while requests stay few.
+  // Restore reads entries in batches of this many: small records (a small file's bytes at most).
   const ENTRY_BATCH = 2000;
-  const CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
-  const CHUNK_BATCHES_IN_FLIGHT = 4;
 
   class Mount {
     constructor(mountpoint, dbName) {
@@ -457,31 +454,19 @@
       return stats;
     }
 
-    // Files larger than a chunk, in key order: each is assembled from its chunks and created once
-    // its last batch is in, so the extra memory is the batches in flight (see store.readChunks).
+    // Files larger than a chunk, in key order, each created as soon as it is read back whole.
     async restoreChunked(db, files, stats, progress, report) {
-      const chunkSize = this.chunkSize;
-      const buffers = files.map(() => null);
-      await store.readChunks(
+      await store.readFiles(
         db,
         files.map(([rel, entry]) => ({ rel, size: entry.size })),
-        chunkSize,
-        Math.max(1, Math.floor(CHUNK_BATCH_BYTES / chunkSize)),
-        CHUNK_BATCHES_IN_FLIGHT,
-        (f, last, keys, values) => {
+        this.chunkSize,
+        (f, bytes, error) => {
           const [rel, entry] = files[f];
-          // Allocated at the first batch; missing chunks (holes) stay zeros.
-          const bytes = buffers[f] || (buffers[f] = new Uint8Array(entry.size));
-          for (let i = 0; i < keys.length; i++) {
-            const offset = keys[i][1] * chunkSize;
-            const piece = values[i].subarray(0, entry.size - offset);
-            bytes.set(piece, offset);
-            progress.bytesDone += piece.byteLength;
-          }
-          if (last) {
-            this.paused(() => this.restoreFile(rel, entry, bytes, true, stats));
-            buffers[f] = null;
-          }
+          if (error) stats.failed.push(`${rel}: ${describeError(error)}`);
+          else this.paused(() => this.restoreFile(rel, entry, bytes, true, stats));
+        },
+        (n) => {
+          progress.bytesDone += n;
           report();
         }
       );

@@ -9,8 +9,9 @@
 //   entries  relative path ("notes/a.txt"; never "") -> {mode, mtime} for a directory,
 //            {mode, mtime, link} for a symlink, {mode, mtime, size, contents?} for a file. A file of
 //            at most chunkSize bytes carries its bytes inline in `contents`; a larger one has none.
-//   chunks   [relative path, chunk index] -> Uint8Array of chunkSize bytes (the last one shorter) for
-//            files larger than chunkSize. A missing chunk reads as zeros (holes, zero-filled regions).
+//   chunks   [relative path, chunk index] -> chunkSize bytes (the last one shorter) for files larger
+//            than chunkSize, as a Blob (or a Uint8Array where there are no Blobs; readers take both).
+//            A missing chunk reads as zeros (holes, zero-filled regions).
 // Format 1 (autosync 0.1) had no chunks store and every file inline, whatever its size; it is read
 // as it is, and a file is rewritten in format 2 the next time it changes.
 (function autosyncStore() {
@@ -91,6 +92,13 @@
     return size <= chunkSize ? 0 : Math.ceil(size / chunkSize);
   }
 
+  // A chunk as stored: a Blob where there are Blobs, else a copy of its bytes. Chromium keeps every
+  // value over 64 KiB in a blob file of its own anyway; stored as a Blob, a chunk comes back from a
+  // read as a handle, and a restore has the browser assemble a whole file from its chunks in one
+  // read instead of bringing each chunk into the page and copying it (a 200 MiB file came back
+  // about a third faster). The Blob constructor copies `piece` at once: the snapshot is taken here.
+  const chunkValue = typeof Blob === "function" ? (piece) => new Blob([piece]) : (piece) => piece.slice();
+
   function isZero(bytes) {
     // Early exit on the first non-zero byte keeps this cheap for real data; only holes scan fully.
     const words = bytes.byteOffset % 4 === 0 && bytes.byteLength % 4 === 0
@@ -152,7 +160,7 @@
       if (isZero(piece)) {
         this.chunks.delete([rel, i]);
       } else {
-        this.chunks.put(piece.slice(), [rel, i]);
+        this.chunks.put(chunkValue(piece), [rel, i]);
         this.stats.bytes += piece.byteLength;
       }
     }
@@ -261,6 +269,93 @@
     });
   }
 
+  // Chunks are read about 16 MiB per request with four requests in flight, so memory stays bounded
+  // while requests stay few.
+  const CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
+  const CHUNK_BATCHES_IN_FLIGHT = 4;
+
+  // Reads back whole files larger than a chunk (`files`: [{rel, size}], in key order). Calls
+  // `file(index, bytes)` for each, in order, with a new Uint8Array of exactly its size (or
+  // `file(index, null, error)` if it could not be assembled), and `progress(byteCount)` as bytes
+  // come in. Chunks stored as arrays are copied into the file as they arrive; chunks stored as Blobs
+  // are collected as handles, and the browser assembles the file from them in one read once its
+  // last batch is in, one file at a time. Either way the memory beyond the files handed out is the
+  // batches in flight plus the one file being assembled.
+  async function readFiles(db, files, chunkSize, file, progress) {
+    const buffers = files.map(() => null);
+    const blobs = files.map(() => null);
+    let assembling = Promise.resolve();
+    await readChunks(
+      db,
+      files,
+      chunkSize,
+      Math.max(1, Math.floor(CHUNK_BATCH_BYTES / chunkSize)),
+      CHUNK_BATCHES_IN_FLIGHT,
+      (f, last, keys, values) => {
+        const size = files[f].size;
+        let copied = 0;
+        for (let i = 0; i < keys.length; i++) {
+          const offset = keys[i][1] * chunkSize;
+          const value = values[i];
+          if (isBlob(value)) {
+            (blobs[f] || (blobs[f] = [])).push([offset, value]);
+            continue;
+          }
+          // Allocated at the first array; missing chunks (holes) stay zeros.
+          const bytes = buffers[f] || (buffers[f] = new Uint8Array(size));
+          const piece = value.subarray(0, size - offset);
+          bytes.set(piece, offset);
+          copied += piece.byteLength;
+        }
+        if (copied) progress(copied);
+        if (!last) return;
+        const bytes = buffers[f];
+        const parts = blobs[f];
+        buffers[f] = blobs[f] = null;
+        if (!parts) {
+          file(f, bytes || new Uint8Array(size));
+          return;
+        }
+        assembling = assembling.then(async () => {
+          let whole;
+          try {
+            whole = await assemble(size, parts, bytes);
+          } catch (e) {
+            file(f, null, e);
+            return;
+          }
+          progress(parts.reduce((n, [offset, blob]) => n + Math.min(blob.size, size - offset), 0));
+          file(f, whole);
+        });
+      }
+    );
+    await assembling;
+  }
+
+  function isBlob(value) {
+    return typeof Blob === "function" && value instanceof Blob;
+  }
+
+  // A file of `size` bytes from the chunk Blobs `parts` ([offset, Blob], by offset), read by the
+  // browser in one go; around them, `bytes` (chunks that came as arrays) or zeros.
+  async function assemble(size, parts, bytes) {
+    const pieces = [];
+    const fill = (from, to) => {
+      if (to > from) pieces.push(bytes ? bytes.subarray(from, to) : new Uint8Array(to - from));
+    };
+    let at = 0;
+    for (const [offset, blob] of parts) {
+      fill(at, offset);
+      const length = Math.min(blob.size, size - offset);
+      pieces.push(length < blob.size ? blob.slice(0, length) : blob);
+      at = offset + length;
+    }
+    fill(at, size);
+    const whole = new Uint8Array(await new Blob(pieces).arrayBuffer());
+    if (whole.byteLength !== size) throw new Error(`assembled ${whole.byteLength} bytes, expected ${size}`);
+    return whole;
+  }
+
   // Opens Emscripten IDBFS's database for `mountpoint` only if it already exists: opening without a
   // version creates a missing database, so the upgrade that would create it is aborted instead.
   function openExistingIdbfs(mountpoint) {
@@ -329,6 +424,7 @@
     describe,
     readInBatches,
     readChunks,
+    readFiles,
     migrateIdbfs,
     chunkCount,
     Writer,
