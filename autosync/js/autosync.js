@@ -221,6 +221,13 @@
       file: { node: { ...base.file.node }, stream: { ...base.file.stream } },
       link: { node: { ...base.link.node }, stream: { ...base.link.stream } },
     };
+    // An entry created, removed or replaced (`tree`: a whole subtree), outside the write path.
+    function entryChanged(rel, tree = false) {
+      const t = clock();
+      if (tree) tracker.tree(rel, t);
+      else tracker.path(rel, t);
+      mount.changed(t);
+    }
     const setattr = base.file.node.setattr;
     for (const kind of ["dir", "file", "link"]) {
       // chmod, utime and truncate all land here.
@@ -241,16 +248,12 @@
     }
     ops.dir.node.mknod = (parent, name, mode, dev) => {
       const node = adopt(base.dir.node.mknod(parent, name, mode, dev));
-      const t = clock();
-      tracker.path(childPath(rel(parent), name), t);
-      mount.changed(t);
+      entryChanged(childPath(rel(parent), name));
       return node;
     };
     ops.dir.node.symlink = (parent, name, target) => {
       const node = adopt(base.dir.node.symlink(parent, name, target));
-      const t = clock();
-      tracker.path(childPath(rel(parent), name), t);
-      mount.changed(t);
+      entryChanged(childPath(rel(parent), name));
       return node;
     };
     ops.dir.node.rename = (oldNode, newDir, newName) => {
@@ -263,15 +266,11 @@
     };
     ops.dir.node.unlink = (parent, name) => {
       base.dir.node.unlink(parent, name);
-      const t = clock();
-      tracker.path(childPath(rel(parent), name), t);
-      mount.changed(t);
+      entryChanged(childPath(rel(parent), name));
     };
     ops.dir.node.rmdir = (parent, name) => {
       base.dir.node.rmdir(parent, name);
-      const t = clock();
-      tracker.tree(childPath(rel(parent), name), t);
-      mount.changed(t);
+      entryChanged(childPath(rel(parent), name), true);
     };
     // A write at `position` changes [position, end) and, past the old end, the hole before it.
     // This runs for every write(2): keep it lean (see `clock`).
@@ -436,10 +435,6 @@
             progress.bytesDone += bytes.byteLength;
             // A format-1 file larger than a chunk is stored inline: its next change rewrites it whole.
             this.restoreFile(rel, entry, bytes, bytes.byteLength <= this.chunkSize ? false : null, stats);
-          } else if (store.chunkCount(entry.size || 0, this.chunkSize) === 0) {
-            // No bytes inline and none in chunks (an entry written without contents): zeros of its
-            // size, rewritten whole at its next change.
-            this.restoreFile(rel, entry, new Uint8Array(entry.size || 0), null, stats);
           } else chunked.push([rel, entry]);
         }
       });
@@ -454,11 +449,11 @@
       return stats;
     }
 
-    // Files larger than a chunk, in key order, each created as soon as it is read back whole.
+    // Files stored without inline bytes, in key order, each created as soon as it is read back whole.
     async restoreChunked(db, files, stats, progress, report) {
       await store.readFiles(
         db,
-        files.map(([rel, entry]) => ({ rel, size: entry.size })),
+        files.map(([rel, entry]) => ({ rel, size: entry.size || 0 })),
         this.chunkSize,
         (f, bytes, error) => {
           const [rel, entry] = files[f];

@@ -97,7 +97,8 @@
   // read as a handle, and a restore has the browser assemble a whole file from its chunks in one
   // read instead of bringing each chunk into the page and copying it (a 200 MiB file came back
   // about a third faster). The Blob constructor copies `piece` at once: the snapshot is taken here.
-  const chunkValue = typeof Blob === "function" ? (piece) => new Blob([piece]) : (piece) => piece.slice();
+  const hasBlobs = typeof Blob === "function";
+  const chunkValue = hasBlobs ? (piece) => new Blob([piece]) : (piece) => piece.slice();
 
   function isZero(bytes) {
     // Early exit on the first non-zero byte keeps this cheap for real data; only holes scan fully.
@@ -274,14 +275,18 @@
   const CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
   const CHUNK_BATCHES_IN_FLIGHT = 4;
 
-  // Reads back whole files larger than a chunk (`files`: [{rel, size}], in key order). Calls
-  // `file(index, bytes)` for each, in order, with a new Uint8Array of exactly its size (or
-  // `file(index, null, error)` if it could not be assembled), and `progress(byteCount)` as bytes
-  // come in. Chunks stored as arrays are copied into the file as they arrive; chunks stored as Blobs
+  // Reads back whole files stored without inline bytes (`files`: [{rel, size}], in key order). Calls
+  // `file(index, bytes)` for each with a new Uint8Array of exactly its size (or `file(index, null,
+  // error)` if it could not be assembled): first, as zeros, those of at most one chunk (an entry
+  // written without contents has no chunks to read), then the others in order; and
+  // `progress(byteCount)` as bytes come in. Chunks stored as arrays are copied into the file as they arrive; chunks stored as Blobs
   // are collected as handles, and the browser assembles the file from them in one read once its
   // last batch is in, one file at a time. Either way the memory beyond the files handed out is the
   // batches in flight plus the one file being assembled.
   async function readFiles(db, files, chunkSize, file, progress) {
+    files.forEach(({ size }, f) => {
+      if (chunkCount(size, chunkSize) === 0) file(f, new Uint8Array(size));
+    });
     const buffers = files.map(() => null);
     const blobs = files.map(() => null);
     let assembling = Promise.resolve();
@@ -333,7 +338,7 @@
   }
 
   function isBlob(value) {
-    return typeof Blob === "function" && value instanceof Blob;
+    return hasBlobs && value instanceof Blob;
   }
 
   // A file of `size` bytes from the chunk Blobs `parts` ([offset, Blob], by offset), read by the

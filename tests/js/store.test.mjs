@@ -282,6 +282,21 @@ test("IDBFS data for the same mount point is migrated into format 2; other mount
   assert.ok(!names.includes("/never-mounted"));
 });
 
+test("readFiles hands out files with no chunks to read as zeros of their size", async () => {
+  const db = await freshDb();
+  const big = pattern(CHUNK * 2);
+  await write(db, (w) => w.file("big", FILE, 1, big, null, false));
+  const seen = [];
+  const files = [{ rel: "a", size: 5 }, { rel: "big", size: big.byteLength }, { rel: "z", size: 0 }];
+  await store.readFiles(db, files, CHUNK, (f, bytes, error) => seen.push([f, bytes, error]), () => {});
+  seen.sort((x, y) => x[0] - y[0]);
+  assert.deepEqual(seen, [
+    [0, new Uint8Array(5), undefined],
+    [1, big, undefined],
+    [2, new Uint8Array(0), undefined],
+  ]);
+});
+
 test("chunkCount: a file of at most one chunk has none", () => {
   assert.equal(store.chunkCount(0, CHUNK), 0);
   assert.equal(store.chunkCount(CHUNK, CHUNK), 0);
