@@ -27,13 +27,15 @@ from .errors import (
     MountError,
     NotInPyodideError,
     RestoreError,
+    StorageUnavailableError,
 )
-from .mount import Mount, ProgressCallback, RestoreProgress, Status, check_mount_point
+from .mount import Conflict, Mount, ProgressCallback, RestoreProgress, Status, check_mount_point
 
 __version__ = "0.1.0"
 __all__ = [
     "AutosyncError",
     "ConfigError",
+    "Conflict",
     "FlushError",
     "Mount",
     "MountError",
@@ -42,6 +44,7 @@ __all__ = [
     "RestoreProgress",
     "Settings",
     "Status",
+    "StorageUnavailableError",
     "flush",
     "mounts",
     "start",
@@ -60,6 +63,8 @@ def start(
     retry_min_ms: float | None = None,
     retry_max_ms: float | None = None,
     flush_on_hide: bool | None = None,
+    keep_conflicts: bool | None = None,
+    persist: bool | str | None = None,
     config_file: str | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Mount:
@@ -69,7 +74,8 @@ def start(
     and not inside another autosync directory. Unset arguments come from ``AUTOSYNC_*``
     environment variables, then from the TOML file (``config_file``, ``$AUTOSYNC_CONFIG`` or
     ``./autosync.toml``), then from the defaults: ``debounce_ms=500``, ``max_wait_ms=2000``,
-    ``retry_min_ms=1000``, ``retry_max_ms=60000``, ``flush_on_hide=True``.
+    ``retry_min_ms=1000``, ``retry_max_ms=60000``, ``flush_on_hide=True``,
+    ``keep_conflicts=False``, ``persist="auto"``.
 
     Where ``pyodide.ffi.can_run_sync()`` is true (``runPythonAsync`` with JSPI, e.g. a notebook
     cell in Chromium), returns after the restore; elsewhere the restore finishes in the background
@@ -94,6 +100,8 @@ def start(
         "retry_min_ms": retry_min_ms,
         "retry_max_ms": retry_max_ms,
         "flush_on_hide": flush_on_hide,
+        "keep_conflicts": keep_conflicts,
+        "persist": persist,
     }
     settings = resolve({k: v for k, v in passed.items() if v is not None}, config_file=config_file)
     existing = _mounts.get(settings.path)

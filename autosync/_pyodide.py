@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol, cast
 
@@ -48,6 +48,39 @@ class FlushStats:
     failures: int
     #: Flushes started from the write path because Python had not yielded for ``max_wait_ms``.
     write_path: int
+    #: What kind of failure ``last_error`` was ("quota", "closed", "stalled", "waiting", ...).
+    last_error_kind: str | None = None
+    #: Flushes given up on because IndexedDB neither committed nor aborted them in time.
+    stalls: int = 0
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What other tabs and the browser's storage look like from one mount."""
+
+    #: Conflicts with other tabs, oldest first: dicts with ``path``, ``at`` (ms), ``what``, ``keptAs``.
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    #: Changes wait because another tab or worker is saving this directory.
+    waiting_for_peer: bool = False
+    #: Changes from other tabs waiting until a file open for writing here is closed.
+    deferred: int = 0
+    #: ``navigator.storage.persisted()``: whether the browser promised to keep the data.
+    persisted: bool | None = None
+    usage: int | None = None
+    quota: int | None = None
+    #: IndexedDB refuses Blobs, as WebKit's in-memory storage (Safari Private Browsing) does.
+    refuses_blobs: bool = False
+
+
+class JsFailure(Exception):
+    """A failure reported by the JavaScript half: ``kind`` says what failed, the message how."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+EventCallback = Callable[[str, dict[str, Any]], None]
 
 
 class MountBackend(Protocol):
@@ -57,13 +90,23 @@ class MountBackend(Protocol):
         self, on_progress: Callable[[dict[str, Any]], None] | None
     ) -> Awaitable[dict[str, Any]]: ...
     def progress(self) -> dict[str, Any] | None: ...
-    def start(self, max_wait_ms: float, flush_on_hide: bool) -> None: ...
+    def start(
+        self,
+        max_wait_ms: float,
+        flush_on_hide: bool,
+        *,
+        keep_conflicts: bool,
+        persist: bool | str,
+        on_event: EventCallback,
+    ) -> None: ...
     def pending(self) -> Pending: ...
     def flush(self) -> Awaitable[dict[str, Any]] | None: ...
     def stats(self) -> FlushStats: ...
+    def shared(self) -> Shared: ...
     def hold(self, ms: float) -> None: ...
     def when_dirty(self) -> Awaitable[None]: ...
     def wake(self) -> None: ...
+    def discard_damaged(self) -> Awaitable[int]: ...
     def detach(self) -> None: ...
 
 
@@ -79,18 +122,28 @@ def require_pyodide() -> None:
 
 _api: Any = None
 
+# The JavaScript half, one file per concern, in the order they build on each other.
+_JS_MODULES = ("store", "tree", "hooks", "flush", "peers", "restore", "mount")
+
+# Evaluates each module's source, which evaluates to a function of (FS, lib) returning its exports.
+_LOADER = """(FS, sources) => {
+  const lib = {};
+  for (const [name, source] of sources) lib[name] = (0, eval)(source)(FS, lib);
+  return lib.mount;
+}"""
 
 def _js_api() -> Any:
     global _api
     if _api is None:
         import pyodide_js
         from pyodide.code import run_js
+        from pyodide.ffi import to_js
 
         def source(name: str) -> str:
-            return resources.files("autosync").joinpath("js", name).read_text("utf-8")
+            return resources.files("autosync").joinpath("js", f"{name}.js").read_text("utf-8")
 
-        store = run_js(source("store.js"))()
-        _api = run_js(source("autosync.js"))(pyodide_js.FS, store)
+        sources = to_js([[name, source(name)] for name in _JS_MODULES])
+        _api = run_js(_LOADER)(pyodide_js.FS, sources)
     return _api
 
 
@@ -122,6 +175,7 @@ class JsMount:
 
     def __init__(self, mountpoint: str, db_name: str) -> None:
         self._js = _js_api().attach(mountpoint, db_name)
+        self._proxies: list[Any] = []
 
     def restore(
         self, on_progress: Callable[[dict[str, Any]], None] | None
@@ -137,8 +191,25 @@ class JsMount:
         progress = self._js.progress
         return None if progress is None else cast(dict[str, Any], progress.to_py())
 
-    def start(self, max_wait_ms: float, flush_on_hide: bool) -> None:
-        self._js.start(max_wait_ms, flush_on_hide)
+    def start(
+        self,
+        max_wait_ms: float,
+        flush_on_hide: bool,
+        *,
+        keep_conflicts: bool,
+        persist: bool | str,
+        on_event: EventCallback,
+    ) -> None:
+        from pyodide.ffi import create_proxy, to_js
+
+        def event(kind: str, detail: Any) -> None:
+            on_event(str(kind), detail.to_py() if hasattr(detail, "to_py") else {})
+
+        proxy = create_proxy(event)
+        self._proxies.append(proxy)
+        self._js.onEvent = proxy
+        options = to_js({"keepConflicts": keep_conflicts, "persist": persist}, dict_converter=_js_object)
+        self._js.start(max_wait_ms, flush_on_hide, options)
 
     def pending(self) -> Pending:
         p = self._js.pending()
@@ -164,6 +235,20 @@ class JsMount:
             last_error=None if s.lastError is None else str(s.lastError),
             failures=int(s.failures),
             write_path=int(s.writePath),
+            last_error_kind=None if s.lastErrorKind is None else str(s.lastErrorKind),
+            stalls=int(s.stalls),
+        )
+
+    def shared(self) -> Shared:
+        s = self._js.shared().to_py()
+        return Shared(
+            conflicts=[dict(c) for c in s["conflicts"]],
+            waiting_for_peer=bool(s["waitingForPeer"]),
+            deferred=int(s["deferred"]),
+            persisted=s["persisted"],
+            usage=None if s["usage"] is None else int(s["usage"]),
+            quota=None if s["quota"] is None else int(s["quota"]),
+            refuses_blobs=bool(s["refusesBlobs"]),
         )
 
     def hold(self, ms: float) -> None:
@@ -175,14 +260,31 @@ class JsMount:
     def wake(self) -> None:
         self._js.wake()
 
+    async def discard_damaged(self) -> int:
+        return int(await _converted(self._js.discardDamaged()))
+
     def detach(self) -> None:
         self._js.detach()
+        self._js.onEvent = None
+        for proxy in self._proxies:
+            proxy.destroy()
+        self._proxies.clear()
 
 
-async def _converted(promise: Any, finally_: Callable[[], None] | None = None) -> dict[str, Any]:
+def _js_object(entries: Any) -> Any:
+    from js import Object
+
+    return Object.fromEntries(entries)
+
+
+async def _converted(promise: Any, finally_: Callable[[], None] | None = None) -> Any:
+    """The value of a JavaScript outcome (mount.js: never rejects), or JsFailure for its error."""
     try:
-        result = await promise
+        outcome = await promise
     finally:
         if finally_ is not None:
             finally_()
-    return cast(dict[str, Any], result.to_py())
+    if outcome.error is not None:
+        raise JsFailure(str(outcome.error), str(outcome.kind))
+    value = outcome.value
+    return value.to_py() if hasattr(value, "to_py") else value

@@ -52,6 +52,12 @@ class Settings:
     retry_max_ms: float = 60000.0
     #: Start a flush when the page is hidden or closed (browser main thread only).
     flush_on_hide: bool = True
+    #: When another tab's changes to a file lose against this tab's, keep them beside it as
+    #: ``<name>.conflict-<n>`` instead of only reporting the conflict.
+    keep_conflicts: bool = False
+    #: Ask the browser to keep the data (``navigator.storage.persist()``): ``"auto"`` where that
+    #: shows no prompt (not in Firefox), True always, False never.
+    persist: bool | str = "auto"
     #: Where each value came from ("argument", "environment variable AUTOSYNC_X", "file F", "default").
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -94,6 +100,15 @@ def _boolean(key: str, value: object, source: str) -> bool:
     raise ConfigError(f"{key}: expected true or false, got {value!r} ({source})")
 
 
+def _persist(key: str, value: object, source: str) -> bool | str:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _boolean(key, value, source)
+    except ConfigError:
+        raise ConfigError(f"{key}: expected true, false or 'auto', got {value!r} ({source})") from None
+
+
 def normalize_path(value: object, source: str = "argument") -> str:
     """The absolute, normalized mount path, or ConfigError saying why ``value`` is not one."""
     if isinstance(value, os.PathLike):
@@ -122,6 +137,8 @@ _PARSERS: dict[str, Callable[[str, object, str], Any]] = {
     "retry_min_ms": _number,
     "retry_max_ms": _number,
     "flush_on_hide": _boolean,
+    "keep_conflicts": _boolean,
+    "persist": _persist,
 }
 
 

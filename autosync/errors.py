@@ -32,5 +32,10 @@ class RestoreError(AutosyncError):
     """The saved state could not be read back; nothing saved was changed."""
 
 
+class StorageUnavailableError(RestoreError):
+    """The browser refused IndexedDB (private mode, sandboxed frame, storage disabled, or blocked by
+    another tab holding an older version open): files stay in memory only, and are not saved."""
+
+
 class FlushError(AutosyncError):
     """Saving to IndexedDB failed; the unsaved changes stay pending and are retried."""

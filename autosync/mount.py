@@ -17,14 +17,16 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._pyodide import MountBackend
+from ._pyodide import JsFailure, MountBackend
 from .config import Settings
-from .errors import FlushError, RestoreError
+from .errors import FlushError, RestoreError, StorageUnavailableError
 from .scheduler import Scheduler
 
 log = logging.getLogger("autosync")
 
-State = Literal["restoring", "idle", "pending", "flushing", "retrying", "failed", "stopped"]
+State = Literal[
+    "restoring", "idle", "pending", "flushing", "waiting", "retrying", "failed", "stopped"
+]
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,33 @@ class RestoreProgress:
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """Two tabs (or workers) changed the same file since they last agreed on it.
+
+    The flush that came later won the whole file; ``what`` says which version is kept here, and
+    ``kept_as`` names the copy of the other version when ``keep_conflicts`` is on.
+    """
+
+    #: The file, relative to the directory.
+    path: str
+    #: When it was noticed (``time.time()``).
+    at: float
+    what: str
+    kept_as: str | None = None
+
+    @classmethod
+    def from_js(cls, c: dict[str, Any]) -> Conflict:
+        kept = c.get("keptAs")
+        return cls(str(c["path"]), float(c["at"]) / 1000.0, str(c["what"]), kept and str(kept))
+
+
+@dataclass(frozen=True)
 class Status:
     """A snapshot of a mount's state, from :meth:`Mount.status` or :func:`autosync.status`.
 
     ``state`` is one of ``"restoring"`` (reading the saved data), ``"idle"`` (everything saved),
     ``"pending"`` (changes wait for the next flush), ``"flushing"`` (a flush is committing),
+    ``"waiting"`` (another tab or worker is saving this directory; these changes follow),
     ``"retrying"`` (the last flush failed; changes are kept and retried with backoff), ``"failed"``
     (the restore failed; nothing is saved) and ``"stopped"``.
     """
@@ -81,6 +105,20 @@ class Status:
     write_path_flushes: int = 0
     #: File bytes the last successful flush wrote: the changed chunks of large files, small files whole.
     last_flush_bytes: int | None = None
+    #: Conflicts with other tabs or workers on this directory, oldest first (the last 50).
+    conflicts: tuple[Conflict, ...] = ()
+    #: Changes from other tabs waiting until a file this tab holds open for writing is closed.
+    deferred_changes: int = 0
+    #: Whether the browser promised to keep the data (``navigator.storage.persisted()``).
+    persisted: bool | None = None
+    #: The site's storage use and quota in bytes, as the browser reports them.
+    usage: int | None = None
+    quota: int | None = None
+    #: True where IndexedDB looks in-memory (it refuses Blobs, as Safari's Private Browsing does):
+    #: the data then lasts for this browsing session only.
+    ephemeral: bool = False
+    #: Flushes given up on because IndexedDB neither committed nor aborted them in time.
+    stalled_flushes: int = 0
 
 
 def _now_ms() -> float:
@@ -194,12 +232,54 @@ class Mount:
             f"; migrated {result['migrated']} entries from IDBFS" if result.get("migrated") else "",
         )
         self._state = "idle"
-        self._backend.start(self.settings.max_wait_ms, self.settings.flush_on_hide)
+        self._backend.start(
+            self.settings.max_wait_ms,
+            self.settings.flush_on_hide,
+            keep_conflicts=self.settings.keep_conflicts,
+            persist=self.settings.persist,
+            on_event=self._on_event,
+        )
+        if self._backend.shared().refuses_blobs:
+            log.info(
+                "autosync %s: this browser's IndexedDB refuses Blobs, as in-memory storage such as "
+                "Safari's Private Browsing does: the data lasts for this browsing session only",
+                self.path,
+            )
         self._task = asyncio.ensure_future(self._run())
+
+    def _on_event(self, kind: str, detail: dict[str, Any]) -> None:
+        """News from the JavaScript half that happened outside any call of ours."""
+        if kind == "conflict":
+            kept = detail.get("keptAs")
+            log.warning(
+                "autosync %s: conflict on %s: %s%s",
+                self.path,
+                detail.get("path"),
+                detail.get("what"),
+                f"; the other version is kept as {kept}" if kept else "",
+            )
+        elif kind == "damaged":
+            log.error(
+                "autosync %s: another tab saved %s, which cannot be applied: %s",
+                self.path,
+                detail.get("path"),
+                detail.get("why"),
+            )
+        else:
+            log.debug("autosync %s: %s: %s", self.path, kind, detail.get("message"))
 
     def _restore_failed(self, error: BaseException) -> RestoreError:
         """Record a failed restore and stop tracking; returns the error to raise."""
-        self._restore_error = f"restore failed: {error}"
+        kind = getattr(error, "kind", None) if isinstance(error, JsFailure) else None
+        unavailable = kind in ("unavailable", "blocked")
+        if unavailable:
+            self._restore_error = (
+                f"IndexedDB, the browser's storage, is unavailable here ({error}); the files "
+                f"under {self.path} stay in memory only and are not saved. Private browsing modes, "
+                "sandboxed frames and disabled site data refuse it"
+            )
+        else:
+            self._restore_error = f"restore failed: {error}"
         self._state = "failed"
         log.error(
             "autosync %s: %s; changes to this directory are NOT being saved",
@@ -207,7 +287,8 @@ class Mount:
             self._restore_error,
         )
         self._backend.detach()
-        return RestoreError(self._restore_error)
+        cls = StorageUnavailableError if unavailable else RestoreError
+        return cls(self._restore_error)
 
     def __await__(self) -> Generator[Any, None, Mount]:
         assert self._ready is not None, "Mount.begin() was not called"
@@ -222,7 +303,7 @@ class Mount:
                 await self._backend.when_dirty()
                 continue
             if self._scheduler.failures and not self._backend.stats().failures:
-                self._scheduler.succeeded()  # a flush from the write path got through
+                self._succeeded()  # a flush from the write path got through
             now = self._clock()
             due = self._scheduler.due_at(now - pending.first_age_ms, now - pending.last_age_ms)
             assert due is not None
@@ -238,7 +319,9 @@ class Mount:
         # Write-path flushes wait out the same backoff.
         self._backend.hold(delay)
         message = str(error) or type(error).__name__
-        log.warning(
+        # One WARNING per streak of failures; the retries of a streak are logged at DEBUG.
+        log.log(
+            logging.WARNING if self._scheduler.failures == 1 else logging.DEBUG,
             "autosync %s: flush failed (%s); %d changes stay pending, retrying in %.1f s",
             self.path,
             message,
@@ -246,6 +329,15 @@ class Mount:
             delay / 1000.0,
         )
         return FlushError(f"saving {self.path} failed: {message}")
+
+    def _succeeded(self) -> None:
+        if self._scheduler.failures:
+            log.info(
+                "autosync %s: saving works again after %d failed attempts",
+                self.path,
+                self._scheduler.failures,
+            )
+        self._scheduler.succeeded()
 
     # ------------------------------------------------------------------ public API
 
@@ -271,7 +363,7 @@ class Mount:
                 raise self._failed(e) from e
             finally:
                 self._flushing = False
-            self._scheduler.succeeded()
+            self._succeeded()
             log.debug(
                 "autosync %s: saved %d entries (%d bytes)",
                 self.path,
@@ -304,16 +396,31 @@ class Mount:
         self._state = "stopped"
         log.info("autosync %s: stopped after %d flushes", self.path, self._backend.stats().flushes)
 
+    async def discard_damaged(self) -> int:
+        """Delete the stored records the restore reported as damaged; returns how many.
+
+        They are never touched otherwise: a record that could not be restored stays in IndexedDB,
+        as it was, until this is called.
+
+        >>> await data.discard_damaged()                               # doctest: +SKIP
+        2
+        """
+        await self
+        return await self._backend.discard_damaged()
+
     def status(self) -> Status:
         """The mount's current :class:`Status`."""
         pending = self._backend.pending()
         stats = self._backend.stats()
+        shared = self._backend.shared()
         state = self._state
         if state == "idle":
             if self._flushing or pending.inflight:
                 state = "flushing"
             elif stats.failures:
-                state = "retrying"
+                state = "waiting" if stats.last_error_kind == "waiting" else "retrying"
+            elif shared.waiting_for_peer:
+                state = "waiting"
             elif pending.count:
                 state = "pending"
         progress = self._backend.progress()
@@ -331,6 +438,13 @@ class Mount:
             restore_progress=None if progress is None else RestoreProgress.from_js(progress),
             write_path_flushes=stats.write_path,
             last_flush_bytes=stats.last_bytes,
+            conflicts=tuple(Conflict.from_js(c) for c in shared.conflicts),
+            deferred_changes=shared.deferred,
+            persisted=shared.persisted,
+            usage=shared.usage,
+            quota=shared.quota,
+            ephemeral=shared.refuses_blobs,
+            stalled_flushes=stats.stalls,
         )
 
     @property

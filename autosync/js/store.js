@@ -1,224 +1,628 @@
-// How one autosync directory is laid out in IndexedDB: the storage format, reading it back in
-// batches, writing changes into a transaction, and reading data saved by Emscripten's IDBFS.
+// How one autosync directory is laid out in IndexedDB: the storage format and its upgrades, the
+// transaction a flush writes into, batched reads, and the containment checks on what is read back.
+// Nothing here knows Emscripten: it deals in ids, keys, records and bytes.
 //
-// Loaded by autosync/_pyodide.py before autosync.js, which receives what this evaluates to.
-//
-// Format 2 (this one). Database "autosync:<mount point>", IndexedDB version 2, three object stores
-// with out-of-line keys:
-//   meta     "format" -> {version: 2, chunkSize}
-//   entries  relative path ("notes/a.txt"; never "") -> {mode, mtime} for a directory,
-//            {mode, mtime, link} for a symlink, {mode, mtime, size, contents?} for a file. A file of
-//            at most chunkSize bytes carries its bytes inline in `contents`; a larger one has none.
-//   chunks   [relative path, chunk index] -> chunkSize bytes (the last one shorter) for files larger
-//            than chunkSize, as a Blob (or a Uint8Array where there are no Blobs; readers take both).
-//            A missing chunk reads as zeros (holes, zero-filled regions).
-// Format 1 (autosync 0.1) had no chunks store and every file inline, whatever its size; it is read
-// as it is, and a file is rewritten in format 2 the next time it changes.
+// Format 3 (this one). Database "autosync:<mount point>", IndexedDB version 3, four object stores:
+//   nodes   [parent id, name] -> a record per file, directory or symlink. The mount root is id 0
+//           and has no key of its own; every other node has a random id that never changes, so a
+//           rename is one delete and one put of its record, whatever it holds.
+//             {id, mode, mtime, v}                     a directory
+//             {id, mode, mtime, v, link}               a symlink
+//             {id, mode, mtime, v, size, contents?}    a file; `contents` holds the bytes of a file
+//                                                       of at most chunkSize bytes, inline
+//           `v` is the commit that wrote the record (see `log`).
+//   chunks  [file id, chunk index] -> chunkSize bytes (the last one shorter) of a file larger than a
+//           chunk, as a Blob, or a Uint8Array where Blobs cannot be stored. A missing chunk reads as
+//           zeros (holes, zero-filled regions).
+//   meta    "format" -> {version: 3, chunkSize, epoch}; "root" -> {mode, mtime, v} of the mount
+//           root; "logFloor" -> the log key below which records were trimmed.
+//   log     auto-increment key -> {tab, v, puts: [keys], dels: [keys], conflicts?, at}: one record
+//           per commit, naming the node keys it wrote and deleted, so other tabs and workers can
+//           catch up with what changed without reading everything again.
+// Format 2 (autosync 0.1 with chunks: "entries" keyed by relative path, chunks keyed [path, index])
+// and format 1 (no chunks, every file inline) are upgraded in place by the IndexedDB upgrade itself,
+// in one versionchange transaction: it commits whole or not at all.
 (function autosyncStore() {
   "use strict";
 
-  const FORMAT_VERSION = 2;
-  // The IndexedDB schema version: bumped when object stores are added (format 1 had version 1).
-  const DB_VERSION = 2;
-  const ENTRIES = "entries";
+  const FORMAT_VERSION = 3;
+  // The IndexedDB schema version (format 1 had version 1, format 2 version 2).
+  const DB_VERSION = 3;
+  const NODES = "nodes";
   const CHUNKS = "chunks";
   const META = "meta";
-  const STORES = [ENTRIES, CHUNKS, META];
+  const LOG = "log";
+  const STORES = [NODES, CHUNKS, META, LOG];
+  const ROOT = 0;
   // 256 KiB measured best among 16 KiB..4 MiB in Chromium (bench/CHUNK_SIZE.md): a one-chunk
   // rewrite still commits in about a millisecond, while restoring or writing a 200 MB file
   // needs few enough requests to stay within a few percent of one big put.
   const CHUNK_SIZE = 256 * 1024;
   // Emscripten's IDBFS, whose data is migrated on the first start of a mount point.
   const IDBFS_STORE = "FILE_DATA";
+  // Format 1 and 2 stores, read by the upgrade.
+  const OLD_ENTRIES = "entries";
+  // What a name may be: one path component Python can open.
+  const MAX_NAME = 255;
+
+  // ------------------------------------------------------------------ errors
+
+  // Every failure that leaves this file is a plain Error with a `kind` autosync understands. A
+  // DOMException handed to Python as it is fails conversion in Pyodide ("invalid exception object").
+  function storageError(e, context) {
+    if (e && e.autosyncKind) return e;
+    const name = (e && e.name) || "Error";
+    const text = (e && e.message) || String(e || "unknown error");
+    const kinds = {
+      QuotaExceededError: "quota",
+      InvalidStateError: "closed",
+      SecurityError: "unavailable",
+      VersionError: "version",
+      TimeoutError: "stalled",
+    };
+    const error = new Error(`${context ? context + ": " : ""}${name}: ${text}`);
+    error.autosyncKind = kinds[name] || "failed";
+    error.browserName = name;
+    return error;
+  }
 
   function requestPromise(request) {
     return new Promise((resolve, reject) => {
       request.onsuccess = () => resolve(request.result);
       request.onerror = (event) => {
+        // The transaction's own handlers decide about it; this promise only reports.
         event.preventDefault();
-        reject(request.error);
+        reject(storageError(request.error));
       };
     });
   }
 
-  function transactionDone(tx) {
+  // Settles when `tx` has committed (resolves) or aborted (rejects). A failed request aborts the
+  // whole transaction: its error is not prevented, and abort() is called as well, so nothing of it
+  // is committed (preventing it, as autosync once did, let WebKit commit a flush without the chunk
+  // it had refused).
+  function settle(tx) {
     return new Promise((resolve, reject) => {
+      let error = null;
       tx.oncomplete = () => resolve();
-      // An abort (quota exceeded, a failed put) reaches onabort; onerror fires first for request errors.
-      tx.onabort = () => reject(tx.error || new Error("IndexedDB transaction aborted"));
-      tx.onerror = (event) => event.preventDefault();
+      tx.onerror = (event) => {
+        error = error || (event.target && event.target.error) || tx.error;
+        try {
+          tx.abort();
+        } catch {
+          // already finishing: onabort follows
+        }
+      };
+      tx.onabort = () => reject(storageError(error || tx.error || { name: "AbortError", message: "the transaction was aborted" }));
     });
   }
 
-  function open(name) {
+  // `promise`, or a rejection of kind "stalled" once `ms` passed without it settling (then
+  // `onStall` runs): WebKit was seen to fire neither complete nor abort for a transaction whose
+  // Blob put it refused, and nothing may wait on such a transaction forever.
+  function bounded(promise, ms, what, onStall) {
+    if (!(ms > 0) || ms === Infinity) return promise;
+    let timer;
+    const stall = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        if (onStall) onStall();
+        const e = new Error(`IndexedDB did not finish ${what} within ${Math.round(ms / 100) / 10} s`);
+        e.autosyncKind = "stalled";
+        reject(e);
+      }, ms);
+    });
+    return Promise.race([promise, stall]).finally(() => clearTimeout(timer));
+  }
+
+  // ------------------------------------------------------------------ opening and upgrading
+
+  function randomId() {
+    // 53 random bits where crypto is available (it is in browsers, workers and Node).
+    if (globalThis.crypto && globalThis.crypto.getRandomValues) {
+      const words = globalThis.crypto.getRandomValues(new Uint32Array(2));
+      return (words[0] & 0x1fffff) * 0x100000000 + words[1] || 1;
+    }
+    return Math.floor(Math.random() * Number.MAX_SAFE_INTEGER) || 1;
+  }
+
+  // Opens (creating or upgrading) the database `name`. Rejects with kind "unavailable" where
+  // IndexedDB refuses (private modes, sandboxed frames), "blocked" when another connection to an
+  // older version does not give way within `timeoutMs`, "version" when the data is newer.
+  function open(name, { timeoutMs = 10000 } = {}) {
     return new Promise((resolve, reject) => {
-      const request = indexedDB.open(name, DB_VERSION);
-      request.onupgradeneeded = () => {
-        const db = request.result;
-        for (const store of STORES) if (!db.objectStoreNames.contains(store)) db.createObjectStore(store);
+      let request;
+      try {
+        if (typeof indexedDB === "undefined" || !indexedDB) throw Object.assign(new Error("this browser has no IndexedDB"), { name: "NotSupportedError" });
+        request = indexedDB.open(name, DB_VERSION);
+      } catch (e) {
+        reject(unavailable(e));
+        return;
+      }
+      let settled = false;
+      const finish = (outcome, value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        outcome(value);
       };
-      request.onsuccess = () => resolve(request.result);
+      const timer = setTimeout(() => {
+        const e = new Error(
+          blocked
+            ? `the database ${name} is held open in an older version by another tab or worker, which did not close it within ${timeoutMs / 1000} s; close other tabs of this site`
+            : `IndexedDB did not open ${name} within ${timeoutMs / 1000} s`
+        );
+        e.autosyncKind = blocked ? "blocked" : "unavailable";
+        finish(reject, e);
+      }, timeoutMs);
+      let blocked = false;
+      request.onblocked = () => {
+        blocked = true;
+      };
+      request.onupgradeneeded = (event) => {
+        // An upgrade moving a large format-2 store may take long: it is progress, not a stall.
+        clearTimeout(timer);
+        try {
+          upgrade(request.result, request.transaction, event.oldVersion, (problem) => {
+            // Data of a newer format in an older database: left as it is (the upgrade is undone).
+            const e = new Error(problem);
+            e.autosyncKind = "format";
+            finish(reject, e);
+            request.transaction.abort();
+          });
+        } catch (e) {
+          request.transaction.abort();
+          finish(reject, storageError(e, "upgrading the stored data"));
+        }
+      };
+      request.onsuccess = () => {
+        const db = request.result;
+        if (settled) db.close();
+        else finish(resolve, db);
+      };
       request.onerror = (event) => {
         event.preventDefault();
         const error = request.error;
         if (error && error.name === "VersionError") {
-          reject(new Error(`the data in ${name} was saved by a newer autosync (its database is newer than version ${DB_VERSION}); upgrade autosync`));
+          const e = new Error(`the data in ${name} was saved by a newer autosync (its database is newer than version ${DB_VERSION}); upgrade autosync`);
+          e.autosyncKind = "version";
+          finish(reject, e);
+        } else if (error && error.name === "AbortError") {
+          finish(reject, storageError(error, "upgrading the stored data"));
         } else {
-          reject(error);
+          finish(reject, unavailable(error));
         }
       };
-      request.onblocked = () => reject(new Error(`IndexedDB database ${name} is blocked by another connection`));
     });
   }
 
+  function abortQuietly(tx) {
+    try {
+      tx.abort();
+    } catch {
+      // already finished
+    }
+  }
+
+  function unavailable(e) {
+    const error = storageError(e);
+    error.autosyncKind = "unavailable";
+    return error;
+  }
+
+  // Creates the format-3 stores, and moves format-1/2 data into them, inside the upgrade's own
+  // transaction: the old stores are dropped only once everything was copied.
+  function upgrade(db, tx, oldVersion, refuse) {
+    for (const store of STORES) {
+      if (!db.objectStoreNames.contains(store)) db.createObjectStore(store, store === LOG ? { autoIncrement: true } : undefined);
+    }
+    const meta = tx.objectStore(META);
+    if (oldVersion === 0 || !db.objectStoreNames.contains(OLD_ENTRIES)) {
+      meta.put({ version: FORMAT_VERSION, chunkSize: CHUNK_SIZE, epoch: randomId() }, "format");
+      return;
+    }
+    const old = tx.objectStore(OLD_ENTRIES);
+    const formatRequest = meta.get("format");
+    const keysRequest = old.getAllKeys();
+    const valuesRequest = old.getAll();
+    valuesRequest.onsuccess = () => {
+      const previous = formatRequest.result;
+      const problem = formatProblem(previous);
+      if (problem) {
+        refuse(problem);
+        return;
+      }
+      const chunkSize = (previous && previous.chunkSize) || CHUNK_SIZE;
+      const { ids } = writeTree(tx, keysRequest.result, valuesRequest.result, chunkSize);
+      meta.put({ version: FORMAT_VERSION, chunkSize, epoch: randomId(), upgradedFrom: (previous && previous.version) || oldVersion }, "format");
+      // Format-2 chunks are keyed [path, index]: re-key them by the file's id. Arrays of a number
+      // sort before arrays of a string, so the cursor never meets a chunk it wrote itself.
+      const chunks = tx.objectStore(CHUNKS);
+      const cursorRequest = chunks.openCursor(IDBKeyRange.lowerBound([""]));
+      cursorRequest.onsuccess = () => {
+        const cursor = cursorRequest.result;
+        if (!cursor) {
+          db.deleteObjectStore(OLD_ENTRIES);
+          return;
+        }
+        const [path, index] = cursor.key;
+        const id = ids.get(path);
+        if (id !== undefined) chunks.put(cursor.value, [id, index]);
+        // A chunk of no known file was unreachable before the upgrade too: it is not carried over.
+        cursor.delete();
+        cursor.continue();
+      };
+    };
+  }
+
+  // Writes records keyed by relative path ("a/b.txt", as formats 1-2 and IDBFS keep them) as a
+  // format-3 tree into `tx`, creating any missing parent directory; chunks are the caller's. A
+  // record that cannot be carried over is kept under meta ["legacy", key] with the reason, for the
+  // restore to report. Returns the id given to each path.
+  function writeTree(tx, keys, values, chunkSize) {
+    const nodes = tx.objectStore(NODES);
+    const meta = tx.objectStore(META);
+    const ids = new Map([["", ROOT]]);
+    const dirs = new Set([""]);
+    const entries = [];
+    keys.forEach((key, i) => {
+      const value = values[i];
+      const problem = typeof key !== "string" ? "its key is not a path" : pathProblem(key) || (!isObject(value) ? "its value is not a record" : null);
+      if (problem) meta.put({ key, value, reason: problem }, ["legacy", String(key)]);
+      else entries.push([key, value]);
+    });
+    // Parents first: a path sorts after every path that is a prefix of it.
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const ensureDir = (path) => {
+      if (ids.has(path)) return ids.get(path);
+      const slash = path.lastIndexOf("/");
+      const parent = ensureDir(slash === -1 ? "" : path.slice(0, slash));
+      const id = randomId();
+      ids.set(path, id);
+      dirs.add(path);
+      nodes.put({ id, mode: 0o40777, mtime: Date.now(), v: 0 }, [parent, path.slice(slash + 1)]);
+      return id;
+    };
+    for (const [path, value] of entries) {
+      if (ids.has(path)) continue;
+      const slash = path.lastIndexOf("/");
+      const parent = ensureDir(slash === -1 ? "" : path.slice(0, slash));
+      const id = randomId();
+      ids.set(path, id);
+      const record = { ...value, id, v: 0 };
+      if (isFileMode(value.mode)) {
+        const inline = value.contents;
+        if (inline !== undefined) {
+          const bytes = asUint8(inline);
+          record.size = bytes.byteLength;
+          if (bytes.byteLength > chunkSize) {
+            // Format 1 kept large files inline: format 3 keeps them as chunks.
+            delete record.contents;
+            for (let i = 0; i * chunkSize < bytes.byteLength; i++) {
+              const piece = bytes.subarray(i * chunkSize, (i + 1) * chunkSize);
+              if (!isZero(piece)) tx.objectStore(CHUNKS).put(piece.slice(), [id, i]);
+            }
+          } else {
+            record.contents = bytes;
+          }
+        } else if (record.size === undefined) {
+          record.size = 0;
+        }
+      }
+      if (isDirMode(value.mode)) dirs.add(path);
+      nodes.put(record, [parent, path.slice(slash + 1)]);
+    }
+    return { ids };
+  }
+
+  // ------------------------------------------------------------------ records and containment
+
+  // Type checks that hold across JavaScript realms: values read from IndexedDB may come from another
+  // realm than this code (Node's vm contexts, where pytest-pyodide runs Pyodide), and instanceof
+  // fails there.
+  const tag = (value) => Object.prototype.toString.call(value);
+  // MEMFS files written from the WebAssembly heap hold Int8Arrays (slices of HEAP8), and autosync
+  // before format 3 stored them as they were: any array of bytes is bytes.
+  const BYTE_ARRAYS = new Set(["[object Uint8Array]", "[object Int8Array]", "[object Uint8ClampedArray]"]);
+  const isBytes = (value) => BYTE_ARRAYS.has(tag(value));
+  const isArrayBuffer = (value) => tag(value) === "[object ArrayBuffer]";
+  const isBlob = (value) => hasBlobs && tag(value) === "[object Blob]";
+  const isDate = (value) => tag(value) === "[object Date]";
+
+  // A Uint8Array over `value` (bytes, another typed array's bytes, or an ArrayBuffer), no copy.
+  function asUint8(value) {
+    if (isBytes(value)) return value;
+    if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return new Uint8Array(value);
+  }
+
+  function isObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value) && !ArrayBuffer.isView(value);
+  }
+  const isFileMode = (mode) => (mode & 0o170000) === 0o100000;
+  const isDirMode = (mode) => (mode & 0o170000) === 0o040000;
+  const isLinkMode = (mode) => (mode & 0o170000) === 0o120000;
+
+  // Why a relative path cannot be used as one, or null.
+  function pathProblem(path) {
+    if (path === "") return "the path is empty";
+    if (path.startsWith("/")) return "the path is absolute";
+    for (const part of path.split("/")) {
+      const problem = nameProblem(part);
+      if (problem) return problem;
+    }
+    return null;
+  }
+
+  // Why `name` cannot be a directory entry Python can use, or null.
+  function nameProblem(name) {
+    if (typeof name !== "string") return "the name is not a string";
+    if (name === "") return "the path has an empty segment";
+    if (name === "." || name === "..") return `the path has a '${name}' segment`;
+    if (name.includes("/")) return "the name contains '/'";
+    if (name.includes("\0")) return "the name contains a NUL character";
+    if (name.length > MAX_NAME) return `the name is longer than ${MAX_NAME} characters`;
+    return null;
+  }
+
+  // Latest time accepted as an mtime: year 9999, well inside what a JS Date and a 64-bit stat hold.
+  const MAX_TIME = 253402300799999;
+
+  // Why a stored node record (key [parent, name] -> value) cannot be restored, or null. Checks
+  // what the restore relies on, so that it never creates an entry Python cannot use.
+  function recordProblem(key, value, chunkSize) {
+    if (!Array.isArray(key) || key.length !== 2 || !Number.isSafeInteger(key[0])) return "its key is not [parent id, name]";
+    const name = nameProblem(key[1]);
+    if (name) return name;
+    if (!isObject(value)) return "its value is not a record";
+    if (!Number.isSafeInteger(value.id) || value.id === ROOT) return "it has no valid id";
+    const mode = value.mode;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o177777) return `its mode ${String(mode)} is not a file mode`;
+    if (!isFileMode(mode) && !isDirMode(mode) && !isLinkMode(mode)) return `its mode ${mode.toString(8)} is not a file, directory or symlink`;
+    if (typeof value.mtime !== "number" || !Number.isFinite(value.mtime) || value.mtime < 0 || value.mtime > MAX_TIME) return `its mtime ${String(value.mtime)} is not a time`;
+    if (isLinkMode(mode)) {
+      if (typeof value.link !== "string" || value.link === "" || value.link.includes("\0")) return "its link target is not a path";
+    } else if (isFileMode(mode)) {
+      if (!Number.isSafeInteger(value.size) || value.size < 0) return `its size ${String(value.size)} is not a size`;
+      if (value.contents !== undefined) {
+        if (!isBytes(value.contents) && !isArrayBuffer(value.contents)) return "its contents are not bytes";
+        if (value.contents.byteLength !== value.size) return `its size ${value.size} disagrees with its ${value.contents.byteLength} bytes of contents`;
+      } else if (value.size <= chunkSize && value.size > 0) {
+        // Written without inline bytes: a file of one chunk or less has no chunks, so it would read
+        // as zeros. Only an entry written empty-handed (size 0) is legitimate here.
+        return `its ${value.size} bytes are neither inline nor in chunks`;
+      }
+    }
+    return null;
+  }
+
+  // Why the mount root's record (meta "root") cannot be applied, or null.
+  function rootProblem(root) {
+    if (!isObject(root)) return "its record is not a record";
+    if (!Number.isInteger(root.mode) || !isDirMode(root.mode)) return `its mode ${String(root.mode)} is not a directory's`;
+    if (typeof root.mtime !== "number" || !Number.isFinite(root.mtime) || root.mtime < 0 || root.mtime > MAX_TIME) return `its mtime ${String(root.mtime)} is not a time`;
+    return null;
+  }
+
+  // The bytes of a valid inline record, as a Uint8Array nobody else holds.
+  function inlineBytes(value) {
+    const c = value.contents;
+    return asUint8(c);
+  }
+
   // ------------------------------------------------------------------ keys
-
-  // Every key that starts with `rel + "/"`; "0" is the character after "/".
-  function entriesBelow(rel) {
-    return IDBKeyRange.bound(rel + "/", rel + "0", false, true);
-  }
-
-  // Chunks `from` onwards of one file.
-  function chunksFrom(rel, from) {
-    return IDBKeyRange.bound([rel, from], [rel, Infinity]);
-  }
-
-  // Chunks of every file below `rel`: arrays compare element by element, and [p] sorts before [p, 0].
-  function chunksBelow(rel) {
-    return IDBKeyRange.bound([rel + "/"], [rel + "0"], false, true);
-  }
 
   function chunkCount(size, chunkSize) {
     return size <= chunkSize ? 0 : Math.ceil(size / chunkSize);
   }
 
-  // A chunk as stored: a Blob where there are Blobs, else a copy of its bytes. Chromium keeps every
-  // value over 64 KiB in a blob file of its own anyway; stored as a Blob, a chunk comes back from a
-  // read as a handle, and a restore has the browser assemble a whole file from its chunks in one
-  // read instead of bringing each chunk into the page and copying it (a 200 MiB file came back
-  // about a third faster). The Blob constructor copies `piece` at once: the snapshot is taken here.
+  // Chunks `from` onwards of one file.
+  function chunksFrom(id, from) {
+    return IDBKeyRange.bound([id, from], [id, Infinity]);
+  }
+
+  function keyString(key) {
+    return `${key[0]}/${key[1]}`;
+  }
+
+  // A chunk as stored: a Blob where Blobs can be stored, else a copy of its bytes. Chromium keeps
+  // every value over 64 KiB in a blob file of its own anyway; stored as a Blob, a chunk comes back
+  // from a read as a handle, and a restore has the browser assemble a whole file from its chunks in
+  // one read instead of copying each chunk in the page (a 200 MiB file came back about a third
+  // faster). Both copy `piece` at once: the snapshot is taken here.
   const hasBlobs = typeof Blob === "function";
-  const chunkValue = hasBlobs ? (piece) => new Blob([piece]) : (piece) => piece.slice();
+  const asBlob = (piece) => new Blob([piece]);
+  const asBytes = (piece) => piece.slice();
 
   function isZero(bytes) {
     // Early exit on the first non-zero byte keeps this cheap for real data; only holes scan fully.
-    const words = bytes.byteOffset % 4 === 0 && bytes.byteLength % 4 === 0
-      ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
-      : bytes;
+    const words = bytes.byteOffset % 4 === 0 && bytes.byteLength % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : bytes;
     for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
     return true;
   }
 
+  // Whether a Blob can be stored in `db`: WebKit's in-memory IndexedDB (Safari's Private Browsing)
+  // refuses them ("Error preparing Blob/File data to be stored"). Checked once per database with a
+  // throw-away record; a probe that does not settle counts as a refusal.
+  async function canStoreBlobs(db, timeoutMs = 3000) {
+    if (!hasBlobs) return false;
+    try {
+      const tx = db.transaction([META], "readwrite");
+      const done = settle(tx);
+      const meta = tx.objectStore(META);
+      meta.put(new Blob([new Uint8Array([1])]), "probe");
+      meta.delete("probe");
+      if (tx.commit) tx.commit();
+      await bounded(done, timeoutMs, "a test write", () => abortQuietly(tx));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   // ------------------------------------------------------------------ writing
 
-  // Writes changes into one readwrite transaction. IndexedDB clones every value inside put(), so the
-  // caller may hand views of live file contents: the transaction holds a snapshot from that moment.
-  // Views are sliced first, since cloning a view clones its whole underlying buffer.
+  // Failures the tests inject into real transactions. `fail`: the next n flushes have a request
+  // refused after `failAfterPuts` puts (a real ConstraintError, which aborts the transaction);
+  // `hang`: the next n flushes commit, but their completion is never reported (as WebKit did);
+  // `stallMs`: the bound on a commit instead of the one computed from its size.
+  const faults = { fail: 0, failAfterPuts: 1, hang: 0, stallMs: undefined };
+
+  // One commit: a readwrite transaction over every store. IndexedDB clones a value inside put(), so
+  // the caller may hand views of live file contents: the transaction holds a snapshot from that
+  // moment (views are sliced first, since cloning a view clones its whole buffer). Requests run in
+  // the order they are issued; any failed request aborts the whole transaction.
   class Writer {
-    constructor(db, chunkSize) {
-      this.tx = db.transaction(STORES, "readwrite");
-      this.done = transactionDone(this.tx);
-      this.entries = this.tx.objectStore(ENTRIES);
+    constructor(db, { chunkSize, blobs = hasBlobs, durability }) {
+      this.tx = durability ? db.transaction(STORES, "readwrite", { durability }) : db.transaction(STORES, "readwrite");
+      this.done = settle(this.tx);
+      this.nodes = this.tx.objectStore(NODES);
       this.chunks = this.tx.objectStore(CHUNKS);
+      this.meta = this.tx.objectStore(META);
       this.chunkSize = chunkSize;
+      this.chunkValue = blobs && hasBlobs ? asBlob : asBytes;
       this.stats = { puts: 0, deletes: 0, bytes: 0 };
+      this.failAt = 0;
+      if (faults.fail > 0) {
+        faults.fail--;
+        this.failAt = faults.failAfterPuts;
+      }
+      if (faults.hang > 0) {
+        faults.hang--;
+        this.tx.oncomplete = this.tx.onabort = this.tx.onerror = null;
+      }
     }
 
-    dir(rel, mode, mtime) {
-      this.entries.put({ mode, mtime }, rel);
+    putNode(key, record) {
+      this.nodes.put(record, key);
+      this.stats.puts++;
+      if (this.stats.puts === this.failAt) {
+        // The second add of one key is refused by IndexedDB itself, mid-transaction.
+        this.meta.add(0, ["fault"]);
+        this.meta.add(0, ["fault"]);
+      }
+    }
+
+    putRoot(record) {
+      this.meta.put(record, "root");
       this.stats.puts++;
     }
 
-    link(rel, mode, mtime, link) {
-      this.entries.put({ mode, mtime, link }, rel);
-      this.stats.puts++;
+    deleteNode(key) {
+      this.nodes.delete(key);
+      this.stats.deletes++;
     }
 
-    // A file's entry, and its chunks: all of them when `chunks` is null, else those listed. `bytes`
-    // is a view of exactly the file's contents. `known` says the stored copy already has this
-    // file's layout (inline or chunked) at `rel`; otherwise stale chunks are removed first.
-    file(rel, mode, mtime, bytes, chunks, known) {
+    deleteChunks(id, from = 0) {
+      this.chunks.delete(chunksFrom(id, from));
+    }
+
+    // A file's bytes: inline in the returned record fields when they fit one chunk, else as chunks
+    // under `id` (all of them when `chunks` is null, else those listed). `known` says the stored copy
+    // already has this layout; otherwise stale chunks are removed first.
+    fileData(id, bytes, chunks, known) {
       const size = bytes.byteLength;
       const count = chunkCount(size, this.chunkSize);
       if (count === 0) {
-        this.entries.put({ mode, mtime, size, contents: bytes.slice() }, rel);
+        if (!known) this.deleteChunks(id, 0);
         this.stats.bytes += size;
-        if (!known) this.chunks.delete(chunksFrom(rel, 0));
-      } else {
-        this.entries.put({ mode, mtime, size }, rel);
-        this.chunks.delete(chunksFrom(rel, count));
-        if (chunks === null) {
-          for (let i = 0; i < count; i++) this.chunk(rel, bytes, i);
-        } else {
-          for (const i of chunks) if (i < count) this.chunk(rel, bytes, i);
-        }
+        return { size, contents: bytes.slice() };
       }
-      this.stats.puts++;
+      this.deleteChunks(id, count);
+      if (chunks === null) {
+        for (let i = 0; i < count; i++) this.chunk(id, bytes, i);
+      } else {
+        for (const i of chunks) if (i < count) this.chunk(id, bytes, i);
+      }
+      return { size };
     }
 
-    chunk(rel, bytes, i) {
+    chunk(id, bytes, i) {
       const piece = bytes.subarray(i * this.chunkSize, (i + 1) * this.chunkSize);
       if (isZero(piece)) {
-        this.chunks.delete([rel, i]);
+        this.chunks.delete([id, i]);
       } else {
-        this.chunks.put(chunkValue(piece), [rel, i]);
+        this.chunks.put(this.chunkValue(piece), [id, i]);
         this.stats.bytes += piece.byteLength;
       }
     }
 
-    // `rel` and everything below it.
-    remove(rel) {
-      this.entries.delete(rel);
-      this.chunks.delete(chunksFrom(rel, 0));
-      this.removeBelow(rel);
+    // Reads the log records after `key` before anything is written, and calls `then(keys, records)`
+    // from the request's success callback, while the transaction is still active.
+    logAfter(key, then) {
+      const log = this.tx.objectStore(LOG);
+      const range = IDBKeyRange.lowerBound(key, true);
+      const keys = log.getAllKeys(range);
+      const records = log.getAll(range);
+      records.onsuccess = () => then(keys.result, records.result);
     }
 
-    removeBelow(rel) {
-      this.entries.delete(entriesBelow(rel));
-      this.chunks.delete(chunksBelow(rel));
-      this.stats.deletes++;
+    // The commit's log record; resolves the promise returned by commit() with its key as `logKey`.
+    log(entry) {
+      this.logRequest = this.tx.objectStore(LOG).add(entry);
     }
 
-    clear() {
-      this.entries.clear();
-      this.chunks.clear();
+    // Drops log records below `below` (others have had time to read them; a tab further behind
+    // reads everything again, see peers.js).
+    trimLog(below) {
+      this.tx.objectStore(LOG).delete(IDBKeyRange.upperBound(below, true));
+      this.meta.put(below, "logFloor");
     }
 
-    // Issues the writes: the transaction commits without waiting for another task.
-    commit() {
-      this.tx.objectStore(META).put({ version: FORMAT_VERSION, chunkSize: this.chunkSize }, "format");
+    // Issues the commit: the transaction commits without waiting for another task. Rejects if it
+    // aborts, or has not settled within `timeoutMs` (then it is aborted, if it still can be).
+    commit(timeoutMs) {
       if (this.tx.commit) this.tx.commit();
-      return this.done.then(() => this.stats);
+      const done = this.done.then(() => ({ ...this.stats, logKey: this.logRequest ? this.logRequest.result : undefined }));
+      return bounded(done, faults.stallMs === undefined ? timeoutMs : faults.stallMs, "saving", () => this.abort());
     }
 
     abort() {
       this.done.catch(() => {});
-      this.tx.abort();
+      abortQuietly(this.tx);
     }
   }
 
   // ------------------------------------------------------------------ reading
 
-  // The format record and the number of entries; `format` is undefined for a new database.
+  // Everything a start needs before reading nodes, in one readonly transaction: the format record
+  // (undefined for a new database), the root's record, how many nodes there are, and where the log
+  // stands. Legacy records the upgrade could not carry over come along for the report.
   async function describe(db) {
-    const tx = db.transaction([ENTRIES, META], "readonly");
-    const [format, entries] = await Promise.all([
-      requestPromise(tx.objectStore(META).get("format")),
-      requestPromise(tx.objectStore(ENTRIES).count()),
+    const tx = db.transaction(STORES, "readonly");
+    const meta = tx.objectStore(META);
+    const head = new Promise((resolve, reject) => {
+      const request = tx.objectStore(LOG).openKeyCursor(null, "prev");
+      request.onsuccess = () => resolve(request.result ? request.result.key : 0);
+      request.onerror = () => reject(storageError(request.error));
+    });
+    const [format, root, floor, nodes, legacy, logHead] = await Promise.all([
+      requestPromise(meta.get("format")),
+      requestPromise(meta.get("root")),
+      requestPromise(meta.get("logFloor")),
+      requestPromise(tx.objectStore(NODES).count()),
+      requestPromise(meta.getAll(IDBKeyRange.bound(["legacy"], ["legacy", []]))),
+      head,
     ]);
-    return { format, entries };
+    return { format, root, logFloor: floor || 0, nodes, legacy, logHead };
   }
 
-  // Reads `store` in key order, `count` records per transaction; calls `batch(keys, values)` for each.
-  async function readInBatches(db, storeName, count, batch) {
+  // Why a format record cannot be read, or null. Only this makes a restore fail as a whole.
+  function formatProblem(format) {
+    if (format === undefined) return null;
+    if (!isObject(format)) return "the format record is not a record";
+    if (!Number.isInteger(format.version) || format.version < 1) return `the format record has no version (${JSON.stringify(format.version)})`;
+    if (format.version > FORMAT_VERSION) return `the data was saved by a newer autosync (storage format ${format.version}, this one reads up to ${FORMAT_VERSION}); upgrade autosync`;
+    if (format.chunkSize !== undefined && (!Number.isSafeInteger(format.chunkSize) || format.chunkSize < 1)) return `the format record has a bad chunk size (${JSON.stringify(format.chunkSize)})`;
+    return null;
+  }
+
+  // Reads the node records in key order, `count` per transaction; calls `batch(keys, values)`.
+  async function readNodes(db, count, batch) {
     let range = null;
     for (;;) {
-      const tx = db.transaction([storeName], "readonly");
-      const store = tx.objectStore(storeName);
-      const [keys, values] = await Promise.all([
-        requestPromise(store.getAllKeys(range, count)),
-        requestPromise(store.getAll(range, count)),
-      ]);
+      const tx = db.transaction([NODES], "readonly");
+      const store = tx.objectStore(NODES);
+      const [keys, values] = await Promise.all([requestPromise(store.getAllKeys(range, count)), requestPromise(store.getAll(range, count))]);
       if (keys.length === 0) return;
       await batch(keys, values);
       if (keys.length < count) return;
@@ -226,12 +630,34 @@
     }
   }
 
-  // Reads the chunks of `files` ([{rel, size}], in key order) in one readonly transaction, `perBatch`
-  // chunks per request with up to `window` requests in flight: reading ahead while earlier batches
-  // are copied was the fastest way measured (bench/CHUNK_SIZE.md), and the window bounds memory.
-  // Calls `batch(fileIndex, last, keys, values)` in key order, `last` telling whether the batch ends
-  // the file (holes are missing keys, so the keys cannot tell); resolves when all were handled.
-  function readChunks(db, files, chunkSize, perBatch, window, batch) {
+  // In one readonly transaction `tx` (or a new one): the log records after `from`, the trim floor,
+  // and the current records of every key they name.
+  async function readChanges(db, from) {
+    const tx = db.transaction(STORES, "readonly");
+    const log = tx.objectStore(LOG);
+    const range = IDBKeyRange.lowerBound(from, true);
+    const [keys, records, floor, format, root] = await Promise.all([
+      requestPromise(log.getAllKeys(range)),
+      requestPromise(log.getAll(range)),
+      requestPromise(tx.objectStore(META).get("logFloor")),
+      requestPromise(tx.objectStore(META).get("format")),
+      requestPromise(tx.objectStore(META).get("root")),
+    ]);
+    return { tx, keys, records, floor: floor || 0, format, root };
+  }
+
+  // The current records at `keys` ([parent, name]), in `tx`.
+  function readRecords(tx, keys) {
+    const nodes = tx.objectStore(NODES);
+    return Promise.all(keys.map((key) => requestPromise(nodes.get(key))));
+  }
+
+  // Reads the chunks of `files` ([{id, size}]) in the readonly transaction `tx`, `perBatch` chunks
+  // per request with up to `window` requests in flight: reading ahead while earlier batches are
+  // copied was the fastest way measured (bench/CHUNK_SIZE.md), and the window bounds memory. Calls
+  // `batch(fileIndex, last, keys, values)` in order, `last` telling whether the batch ends the file
+  // (holes are missing keys, so the keys cannot tell); resolves when all were handled.
+  function readChunks(tx, files, chunkSize, perBatch, window, batch) {
     const plan = [];
     files.forEach((file, f) => {
       const count = chunkCount(file.size, chunkSize);
@@ -239,30 +665,36 @@
     });
     if (plan.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const tx = db.transaction([CHUNKS], "readonly");
       const store = tx.objectStore(CHUNKS);
       let issued = 0;
       let handled = 0;
-      let failure = null;
-      tx.oncomplete = () => (failure ? reject(failure) : resolve());
-      tx.onabort = () => reject(failure || tx.error || new Error("IndexedDB transaction aborted"));
+      let failed = false;
+      const fail = (e) => {
+        if (failed) return;
+        failed = true;
+        reject(storageError(e));
+      };
       const next = () => {
-        while (issued < plan.length && issued - handled < window) {
+        while (!failed && issued < plan.length && issued - handled < window) {
           const [f, from, to] = plan[issued++];
           const last = to === chunkCount(files[f].size, chunkSize) - 1;
-          const range = IDBKeyRange.bound([files[f].rel, from], [files[f].rel, to]);
+          const range = IDBKeyRange.bound([files[f].id, from], [files[f].id, to]);
           const keys = store.getAllKeys(range);
           const values = store.getAll(range);
+          keys.onerror = values.onerror = (event) => {
+            event.preventDefault();
+            fail(event.target.error);
+          };
           values.onsuccess = () => {
             try {
               batch(f, last, keys.result, values.result);
             } catch (e) {
-              failure = e;
-              tx.abort();
+              fail(e);
               return;
             }
             handled++;
-            next();
+            if (handled === plan.length) resolve();
+            else next();
           };
         }
       };
@@ -275,70 +707,71 @@
   const CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
   const CHUNK_BATCHES_IN_FLIGHT = 4;
 
-  // Reads back whole files stored without inline bytes (`files`: [{rel, size}], in key order). Calls
-  // `file(index, bytes)` for each with a new Uint8Array of exactly its size (or `file(index, null,
-  // error)` if it could not be assembled): first, as zeros, those of at most one chunk (an entry
-  // written without contents has no chunks to read), then the others in order; and
-  // `progress(byteCount)` as bytes come in. Chunks stored as arrays are copied into the file as they arrive; chunks stored as Blobs
-  // are collected as handles, and the browser assembles the file from them in one read once its
-  // last batch is in, one file at a time. Either way the memory beyond the files handed out is the
-  // batches in flight plus the one file being assembled.
-  async function readFiles(db, files, chunkSize, file, progress) {
+  // Reads back whole files stored as chunks (`files`: [{id, size}]) in the readonly transaction `tx`
+  // (null: a new one of `db`). Calls `file(index, bytes)` for each with a new Uint8Array of exactly
+  // its size, or `file(index, null, error)` if it could not be assembled: first, as zeros, those of
+  // at most one chunk, then the others in order; and `progress(byteCount)` as bytes come in. Chunks
+  // stored as arrays are copied into the file as they arrive; chunks stored as Blobs are collected
+  // as handles, and the browser assembles the file from them in one read once its last batch is in,
+  // one file at a time. A chunk beyond the file's end, or longer than a chunk, is a problem of that
+  // file (reported through `file`), not of the others.
+  async function readFiles(db, tx, files, chunkSize, file, progress) {
     files.forEach(({ size }, f) => {
       if (chunkCount(size, chunkSize) === 0) file(f, new Uint8Array(size));
     });
+    if (!files.some(({ size }) => chunkCount(size, chunkSize) > 0)) return;
     const buffers = files.map(() => null);
     const blobs = files.map(() => null);
+    const problems = files.map(() => null);
     let assembling = Promise.resolve();
-    await readChunks(
-      db,
-      files,
-      chunkSize,
-      Math.max(1, Math.floor(CHUNK_BATCH_BYTES / chunkSize)),
-      CHUNK_BATCHES_IN_FLIGHT,
-      (f, last, keys, values) => {
-        const size = files[f].size;
-        let copied = 0;
-        for (let i = 0; i < keys.length; i++) {
-          const offset = keys[i][1] * chunkSize;
-          const value = values[i];
-          if (isBlob(value)) {
-            (blobs[f] || (blobs[f] = [])).push([offset, value]);
-            continue;
-          }
-          // Allocated at the first array; missing chunks (holes) stay zeros.
-          const bytes = buffers[f] || (buffers[f] = new Uint8Array(size));
-          const piece = value.subarray(0, size - offset);
-          bytes.set(piece, offset);
-          copied += piece.byteLength;
+    await readChunks(tx || db.transaction([CHUNKS], "readonly"), files, chunkSize, Math.max(1, Math.floor(CHUNK_BATCH_BYTES / chunkSize)), CHUNK_BATCHES_IN_FLIGHT, (f, last, keys, values) => {
+      const size = files[f].size;
+      let copied = 0;
+      for (let i = 0; i < keys.length; i++) {
+        const offset = keys[i][1] * chunkSize;
+        const value = values[i];
+        if (isBlob(value)) {
+          if (value.size > chunkSize) problems[f] = problems[f] || `chunk ${keys[i][1]} holds ${value.size} bytes, more than a chunk`;
+          (blobs[f] || (blobs[f] = [])).push([offset, value]);
+          continue;
         }
-        if (copied) progress(copied);
-        if (!last) return;
-        const bytes = buffers[f];
-        const parts = blobs[f];
-        buffers[f] = blobs[f] = null;
-        if (!parts) {
-          file(f, bytes || new Uint8Array(size));
+        if (!isBytes(value) || value.byteLength > chunkSize) {
+          problems[f] = problems[f] || `chunk ${keys[i][1]} is not ${isBytes(value) ? "at most a chunk" : "bytes"}`;
+          continue;
+        }
+        // Allocated at the first array; missing chunks (holes) stay zeros.
+        const bytes = buffers[f] || (buffers[f] = new Uint8Array(size));
+        const piece = asUint8(value).subarray(0, size - offset);
+        bytes.set(piece, offset);
+        copied += piece.byteLength;
+      }
+      if (copied) progress(copied);
+      if (!last) return;
+      const bytes = buffers[f];
+      const parts = blobs[f];
+      const problem = problems[f];
+      buffers[f] = blobs[f] = null;
+      if (problem) {
+        file(f, null, new Error(problem));
+        return;
+      }
+      if (!parts) {
+        file(f, bytes || new Uint8Array(size));
+        return;
+      }
+      assembling = assembling.then(async () => {
+        let whole;
+        try {
+          whole = await assemble(size, parts, bytes);
+        } catch (e) {
+          file(f, null, e);
           return;
         }
-        assembling = assembling.then(async () => {
-          let whole;
-          try {
-            whole = await assemble(size, parts, bytes);
-          } catch (e) {
-            file(f, null, e);
-            return;
-          }
-          progress(parts.reduce((n, [offset, blob]) => n + Math.min(blob.size, size - offset), 0));
-          file(f, whole);
-        });
-      }
-    );
+        progress(parts.reduce((n, [offset, blob]) => n + Math.min(blob.size, size - offset), 0));
+        file(f, whole);
+      });
+    });
     await assembling;
-  }
-
-  function isBlob(value) {
-    return hasBlobs && value instanceof Blob;
   }
 
   // A file of `size` bytes from the chunk Blobs `parts` ([offset, Blob], by offset), read by the
@@ -361,6 +794,8 @@
     return whole;
   }
 
+  // ------------------------------------------------------------------ Emscripten's IDBFS
+
   // Opens Emscripten IDBFS's database for `mountpoint` only if it already exists: opening without a
   // version creates a missing database, so the upgrade that would create it is aborted instead.
   function openExistingIdbfs(mountpoint) {
@@ -375,7 +810,7 @@
       request.onerror = (event) => {
         event.preventDefault();
         if (created) resolve(null);
-        else reject(request.error);
+        else reject(storageError(request.error));
       };
     });
   }
@@ -390,14 +825,13 @@
       const store = tx.objectStore(IDBFS_STORE);
       const prefix = mountpoint.endsWith("/") ? mountpoint : mountpoint + "/";
       const range = IDBKeyRange.bound(prefix, prefix.slice(0, -1) + "0", false, true);
-      const [keys, values] = await Promise.all([
-        requestPromise(store.getAllKeys(range)),
-        requestPromise(store.getAll(range)),
-      ]);
+      const [keys, values] = await Promise.all([requestPromise(store.getAllKeys(range)), requestPromise(store.getAll(range))]);
       return keys.map((key, i) => {
         const value = values[i];
-        const entry = { mode: value.mode, mtime: value.timestamp ? value.timestamp.getTime() : Date.now() };
-        if (value.contents !== undefined) entry.contents = new Uint8Array(value.contents);
+        if (!isObject(value)) return [key.slice(prefix.length), value];
+        const time = isDate(value.timestamp) ? value.timestamp.getTime() : NaN;
+        const entry = { mode: value.mode, mtime: Number.isFinite(time) ? time : Date.now() };
+        if (value.contents !== undefined) entry.contents = value.contents;
         if (value.link !== undefined) entry.link = value.link;
         return [key.slice(prefix.length), entry];
       });
@@ -406,32 +840,59 @@
     }
   }
 
-  // Copies IDBFS's records into this store, in format 2, in one transaction.
-  async function migrateIdbfs(db, mountpoint) {
+  // Copies IDBFS's records into this (empty) store, in one transaction. Returns how many.
+  async function migrateIdbfs(db, mountpoint, chunkSize) {
     const legacy = await readIdbfs(mountpoint);
     if (!legacy || legacy.length === 0) return 0;
-    const writer = new Writer(db, CHUNK_SIZE);
-    for (const [rel, entry] of legacy) {
-      if (entry.link !== undefined) writer.link(rel, entry.mode, entry.mtime, entry.link);
-      else if (entry.contents !== undefined) writer.file(rel, entry.mode, entry.mtime, entry.contents, null, false);
-      else writer.dir(rel, entry.mode, entry.mtime);
-    }
-    await writer.commit();
+    const tx = db.transaction(STORES, "readwrite");
+    const done = settle(tx);
+    writeTree(
+      tx,
+      legacy.map(([path]) => path),
+      legacy.map(([, entry]) => entry),
+      chunkSize
+    );
+    tx.objectStore(META).put({ version: FORMAT_VERSION, chunkSize, epoch: randomId(), migratedFrom: "IDBFS" }, "format");
+    if (tx.commit) tx.commit();
+    await done;
     return legacy.length;
   }
 
   return {
     FORMAT_VERSION,
+    DB_VERSION,
     CHUNK_SIZE,
-    ENTRIES,
+    ROOT,
+    NODES,
     CHUNKS,
+    META,
+    LOG,
     open,
     describe,
-    readInBatches,
+    formatProblem,
+    readNodes,
+    readChanges,
+    readRecords,
     readChunks,
     readFiles,
     migrateIdbfs,
+    canStoreBlobs,
+    hasBlobs,
+    recordProblem,
+    rootProblem,
+    nameProblem,
+    inlineBytes,
+    asUint8,
     chunkCount,
+    keyString,
+    randomId,
+    storageError,
+    settle,
+    bounded,
+    faults,
+    isFileMode,
+    isDirMode,
+    isLinkMode,
     Writer,
   };
 });

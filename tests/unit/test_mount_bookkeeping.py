@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from autosync._pyodide import FlushStats, Pending
+from autosync._pyodide import FlushStats, Pending, Shared
 from autosync.config import resolve
 from autosync.errors import FlushError, RestoreError
 from autosync.mount import Mount, RestoreProgress
@@ -60,8 +60,9 @@ class Backend:
     def progress(self):
         return self._progress
 
-    def start(self, max_wait_ms: float, flush_on_hide: bool) -> None:
+    def start(self, max_wait_ms: float, flush_on_hide: bool, **options: Any) -> None:
         self.started = True
+        self.options = options
 
     def pending(self) -> Pending:
         if not self.paths:
@@ -94,6 +95,12 @@ class Backend:
 
     def stats(self) -> FlushStats:
         return FlushStats(self.flushes, None, None, None, self.last_error, self.failures, 0)
+
+    def shared(self) -> Shared:
+        return Shared()
+
+    async def discard_damaged(self) -> int:
+        return 0
 
     def hold(self, ms: float) -> None:
         self.held_ms.append(ms)

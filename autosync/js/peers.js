@@ -1,0 +1,620 @@
+// Several tabs and workers on one directory: who may write, how each learns what the others
+// committed, and what happens when two changed the same file.
+//
+// - Writing. Every flush of a directory runs while its tab holds the directory's Web Lock (exclusive,
+//   named after the database). A tab keeps the lock once it has it, so a lone tab never waits, and
+//   gives it up when another tab asks (BroadcastChannel "want"), after saving what it has pending.
+//   Having taken the lock, a tab first catches up with what others committed; after that nobody else
+//   writes until it lets go, so what it knows of the store is exact, and a flush may write only the
+//   chunks that changed -- from the write path too, while Python does not yield. Where there are no
+//   Web Locks (Node; pages that are not a secure context) every flush instead checks, inside its own
+//   transaction, that no other tab committed since this one caught up, and a flush that cannot wait
+//   for that check (write path, fsync, page hide) writes its files whole.
+// - Learning. Each commit adds a log record naming the keys it wrote and deleted, and is announced
+//   on a BroadcastChannel; a tab that hears of it (or finds it by polling) reads the log from where it
+//   stands and applies the records to its memory: new, changed, moved and deleted files appear in
+//   the program's open()/os.listdir(). A file this tab holds open for writing is not swapped under
+//   it: its new version waits until the file is closed.
+// - Conflicts. When another tab changed (or deleted) a file this tab has unsaved changes to, the
+//   flush that comes later wins the whole file: this tab's, since it flushes after catching up. Both
+//   tabs report it (status().conflicts, a WARNING), and with keep_conflicts the other version is
+//   kept beside it as "<name>.conflict-<n>". Directories merge: their children are records of
+//   their own, and a directory another tab deleted comes back if this tab added to it.
+(function autosyncPeers(FS, lib) {
+  "use strict";
+
+  const { store, tree } = lib;
+  const { sameKey } = lib.flush;
+
+  // A missed announcement (a tab killed right after its commit, no BroadcastChannel) is found by
+  // polling the log this often.
+  const POLL_MS = 2000;
+  // A tab waiting for the lock asks again this often (the holder may have been busy).
+  const WANT_REPEAT_MS = 500;
+  // How many conflicts status() keeps.
+  const CONFLICTS_KEPT = 50;
+
+  class Peers {
+    constructor(mount) {
+      this.mount = mount;
+      const nav = globalThis.navigator;
+      this.locks = nav && nav.locks && typeof nav.locks.request === "function" ? nav.locks : null;
+      this.channel = null;
+      this.owner = false;
+      this.caughtUp = false;
+      this.releaseLock = null;
+      this.requested = null;
+      this.wantTimer = null;
+      this.givingWay = false;
+      this.catching = null;
+      this.again = false;
+      this.pollTimer = null;
+      this.conflicts = [];
+      this.conflictSerial = 0;
+      // node -> a change from another tab that waits until the node is closed
+      this.deferred = new Map();
+      this.stopped = true;
+    }
+
+    // Whether this tab may write without checking first: it holds the lock and has caught up.
+    get exclusive() {
+      return this.locks !== null && this.owner && this.caughtUp;
+    }
+
+    // Whether a flush that cannot check first may run at all (see the top of this file).
+    get mayWriteBlind() {
+      return this.locks === null || this.exclusive;
+    }
+
+    start() {
+      this.stopped = false;
+      if (typeof BroadcastChannel === "function") {
+        this.channel = new BroadcastChannel(this.mount.dbName);
+        this.channel.onmessage = (event) => this.onMessage(event.data);
+      }
+      this.pollTimer = setInterval(() => this.catchUpQuietly(), POLL_MS);
+      if (this.locks) this.acquire().catch(() => {});
+    }
+
+    stop() {
+      this.stopped = true;
+      clearInterval(this.pollTimer);
+      clearInterval(this.wantTimer);
+      this.pollTimer = this.wantTimer = null;
+      if (this.channel) this.channel.close();
+      this.channel = null;
+      this.letGo();
+    }
+
+    // ------------------------------------------------------------ the lock
+
+    // Resolves once this tab holds the directory's lock.
+    acquire() {
+      if (this.owner) return Promise.resolve();
+      if (!this.requested) {
+        this.requested = new Promise((granted, failed) => {
+          this.locks
+            .request(this.mount.dbName, { mode: "exclusive" }, () => {
+              clearInterval(this.wantTimer);
+              this.wantTimer = null;
+              this.requested = null;
+              if (this.stopped) return undefined;
+              this.owner = true;
+              this.caughtUp = false;
+              granted();
+              // Catch up at once, so that the write path may flush as soon as possible.
+              if (this.mount.restored) this.catchUp().catch((e) => this.mount.noteError(e));
+              return new Promise((release) => (this.releaseLock = release));
+            })
+            .catch((e) => {
+              this.requested = null;
+              failed(store.storageError(e));
+            });
+        });
+        this.post({ type: "want" });
+        this.wantTimer = setInterval(() => this.post({ type: "want" }), WANT_REPEAT_MS);
+      }
+      return this.requested;
+    }
+
+    // Makes this tab able to write: holds the lock (where there are locks) and has caught up.
+    async ready(timeoutMs) {
+      if (this.locks && !this.owner) {
+        await store.bounded(this.acquire(), timeoutMs, "", null).catch((e) => {
+          if (e.autosyncKind !== "stalled") throw e;
+          const error = new Error(
+            `another tab or worker has been saving ${this.mount.mountpoint} for ${Math.round(timeoutMs / 1000)} s and has not given way ` +
+              "(it may be running Python that does not yield); the changes here stay pending and are saved once it does"
+          );
+          error.autosyncKind = "waiting";
+          throw error;
+        });
+      }
+      if (!this.caughtUp) await this.catchUp();
+    }
+
+    // Another tab asked for the lock: save what is pending, then let go.
+    async giveWay() {
+      if (!this.owner || this.givingWay) return;
+      this.givingWay = true;
+      try {
+        await this.mount.flushBeforeGivingWay();
+      } catch {
+        // Failed or not: the changes stay pending and are saved when the lock comes back.
+      } finally {
+        this.givingWay = false;
+        this.letGo();
+        if (!this.stopped && this.mount.tracker.count > 0) this.acquire().catch(() => {});
+      }
+    }
+
+    letGo() {
+      this.owner = false;
+      this.caughtUp = false;
+      const release = this.releaseLock;
+      this.releaseLock = null;
+      if (release) release();
+    }
+
+    // ------------------------------------------------------------ messages
+
+    post(message) {
+      if (!this.channel) return;
+      try {
+        this.channel.postMessage({ ...message, tab: this.mount.tab });
+      } catch {
+        // a closed channel: nobody to tell
+      }
+    }
+
+    announce(logKey) {
+      this.post({ type: "commit", logKey });
+    }
+
+    onMessage(message) {
+      if (!message || message.tab === this.mount.tab || this.stopped) return;
+      if (message.type === "want") {
+        if (this.owner) this.giveWay();
+      } else if (message.type === "commit") {
+        if (!(message.logKey <= this.mount.flusher.logKey)) this.catchUpQuietly();
+      }
+    }
+
+    // ------------------------------------------------------------ catching up
+
+    catchUpQuietly() {
+      if (this.stopped || !this.mount.restored) return;
+      this.catchUp().catch((e) => this.mount.noteError(e));
+    }
+
+    // Applies every commit of other tabs since the last catch-up. One at a time.
+    catchUp() {
+      if (this.catching) {
+        this.again = true;
+        return this.catching;
+      }
+      this.catching = (async () => {
+        do {
+          this.again = false;
+          await this.catchUpOnce();
+        } while (this.again);
+      })().finally(() => {
+        this.catching = null;
+      });
+      return this.catching;
+    }
+
+    // Once the restore is done: waits up to `ms` for the lock (another tab may be busy), and
+    // catches up, so that a lone tab can flush from the write path right after start().
+    async settleIn(ms) {
+      if (this.locks) await store.bounded(this.acquire(), ms, "", null).catch(() => {});
+      await this.catchUp();
+    }
+
+    async catchUpOnce() {
+      const mount = this.mount;
+      // Owning the lock, nobody else commits: after this catch-up, what this tab knows is exact.
+      const owned = this.locks !== null && this.owner;
+      const db = await mount.database();
+      const flusher = mount.flusher;
+      const from = flusher.logKey;
+      const { tx, keys, records, floor, format, root } = await store.readChanges(db, from);
+      if (format && mount.epoch !== undefined && format.epoch !== mount.epoch) {
+        // Deleted and created again (cleared site data, or another tab): nothing known holds.
+        await this.rescan(db, false);
+        mount.epoch = format.epoch;
+      } else if (from < floor) {
+        // Behind the trimmed log: compare everything.
+        await this.rescan(db, true);
+      } else {
+        await this.applyLog(db, tx, keys, records, root);
+      }
+      if (owned && this.owner) this.caughtUp = true;
+    }
+
+    async applyLog(db, tx, keys, records, root) {
+      const mount = this.mount;
+      const flusher = mount.flusher;
+      const head = keys.length ? keys[keys.length - 1] : flusher.logKey;
+      const touched = new Map();
+      const lost = new Map();
+      let rootChanged = false;
+      for (const record of records) {
+        if (!record || record.tab === mount.tab) continue;
+        for (const key of [...(record.dels || []), ...(record.puts || [])]) touched.set(store.keyString(key), key);
+        if (record.root) rootChanged = true;
+        for (const c of record.conflicts || []) lost.set(store.keyString(c.key), c.lost);
+      }
+      if (touched.size || rootChanged) {
+        const keyList = [...touched.values()];
+        const values = await store.readRecords(tx, keyList);
+        const items = keyList.map((key, i) => ({ key, record: values[i] }));
+        await this.fetchBytes(db, tx, items);
+        this.apply(items, { absentMeansDeleted: true, lost, root: root || null });
+      }
+      if (head > flusher.logKey) flusher.logKey = head;
+    }
+
+    // Everything stored, compared with memory: after the log was trimmed past this tab, or after
+    // the database was created again (then what is missing is not taken as deleted).
+    async rescan(db, absentMeansDeleted) {
+      const mount = this.mount;
+      const info = await store.describe(db);
+      const items = [];
+      const seen = new Set();
+      await store.readNodes(db, 2000, (keys, values) => {
+        keys.forEach((key, i) => {
+          items.push({ key, record: values[i] });
+          seen.add(store.keyString(key));
+        });
+      });
+      for (const node of mount.registry.byId.values()) {
+        if (!node.saved || node === mount.root) continue;
+        for (const key of node.saved.keys) {
+          if (!seen.has(store.keyString(key))) {
+            if (absentMeansDeleted) items.push({ key, record: undefined });
+            else node.saved = undefined;
+          }
+        }
+      }
+      const tx = db.transaction([store.CHUNKS], "readonly");
+      await this.fetchBytes(db, tx, items);
+      this.apply(items, { absentMeansDeleted, lost: new Map(), root: info.root || null });
+      mount.flusher.logKey = info.logHead;
+    }
+
+    // Reads the bytes of the changed files among `items` that this tab has not got.
+    async fetchBytes(db, tx, items) {
+      const mount = this.mount;
+      const chunked = [];
+      for (const item of items) {
+        const r = item.record;
+        if (!r || store.recordProblem(item.key, r, mount.chunkSize) || !store.isFileMode(r.mode)) continue;
+        const node = mount.registry.get(r.id);
+        if (node && node.saved && node.saved.v === r.v) continue;
+        if (r.contents !== undefined) item.bytes = store.inlineBytes(r).slice();
+        else chunked.push(item);
+      }
+      if (!chunked.length) return;
+      await store.readFiles(
+        db,
+        tx,
+        chunked.map((item) => ({ id: item.record.id, size: item.record.size })),
+        mount.chunkSize,
+        (f, bytes, error) => {
+          if (error) chunked[f].problem = error.message;
+          else chunked[f].bytes = bytes;
+        },
+        () => {}
+      );
+    }
+
+    // ------------------------------------------------------------ applying other tabs' changes
+
+    apply(items, { absentMeansDeleted, lost, root }) {
+      const mount = this.mount;
+      const reg = mount.registry;
+      const tracker = mount.tracker;
+      const writing = tree.openForWriting();
+      // Directory times as they were, since adding and removing children bumps them.
+      const dirTimes = new Map();
+      const keepTime = (dir) => {
+        if (dir && !dirTimes.has(dir)) dirTimes.set(dir, dir.mtime);
+      };
+      const puts = [];
+      const dels = [];
+      for (const item of items) {
+        if (item.record === undefined) {
+          if (absentMeansDeleted) dels.push(item);
+        } else if (store.recordProblem(item.key, item.record, mount.chunkSize) || item.problem) {
+          // A damaged record from elsewhere is reported like one found by a restore, and not applied.
+          mount.noteDamaged(item.key, item.problem || store.recordProblem(item.key, item.record, mount.chunkSize));
+        } else {
+          puts.push(item);
+        }
+      }
+      // Ids that other tabs moved or wrote: a node found where one of them now belongs moves too.
+      const putIds = new Set(puts.map((item) => item.record.id));
+      const floating = new Set();
+      // Takes whatever stands at `name` in `parent` out of the way of `node`.
+      const clear = (parent, name, node) => {
+        if (!Object.prototype.hasOwnProperty.call(parent.contents, name)) return true;
+        const other = parent.contents[name];
+        if (other === node) return true;
+        if (other.asid !== undefined && putIds.has(other.asid)) {
+          keepTime(parent);
+          tree.unlinkNode(other);
+          floating.add(other);
+          return true;
+        }
+        if (tracker.pendingOn(other) || !other.saved) return false;
+        keepTime(parent);
+        tree.unlinkNode(other);
+        reg.forget(other);
+        return true;
+      };
+
+      tracker.paused = true;
+      try {
+        // Puts, parents first: a record whose parent is not there yet waits for the next round.
+        let pending = puts;
+        for (let progress = true; pending.length && progress; ) {
+          progress = false;
+          const later = [];
+          for (const item of pending) {
+            const parent = reg.get(item.key[0]);
+            if (!parent || !(tree.inTree(parent, mount.root) || floating.has(parent)) || !FS.isDir(parent.mode)) {
+              later.push(item);
+              continue;
+            }
+            if (floating.has(parent)) {
+              later.push(item);
+              continue;
+            }
+            progress = true;
+            this.applyPut(item, parent, { writing, keepTime, clear, lost, floating });
+          }
+          pending = later;
+        }
+        for (const item of pending) {
+          // Still no parent: it was removed here. A directory this tab deleted comes back for it.
+          const parent = reg.get(item.key[0]);
+          if (parent && tracker.removed.has(parent) && this.resurrect(parent)) this.applyPut(item, parent, { writing, keepTime, clear, lost, floating });
+          else mount.noteDamaged(item.key, "its directory is missing");
+        }
+        for (const node of floating) {
+          // Moved out of the way and not placed again: another tab removed it.
+          reg.forget(node);
+        }
+        // Deletions, children before parents (longer keys are not deeper, so sort by depth).
+        const gone = [];
+        for (const item of dels) {
+          const parent = reg.get(item.key[0]);
+          if (!parent || !parent.contents || !Object.prototype.hasOwnProperty.call(parent.contents, item.key[1])) continue;
+          const node = parent.contents[item.key[1]];
+          if (!node.saved || !node.saved.keys.some((k) => sameKey(k, item.key))) continue;
+          gone.push([depth(node), node, item.key]);
+        }
+        gone.sort((a, b) => b[0] - a[0]);
+        for (const [, node, key] of gone) this.applyDelete(node, key, { writing, keepTime });
+
+        if (root && root.v !== (mount.root.saved && mount.root.saved.v) && !tracker.pendingOn(mount.root)) {
+          mount.root.mode = root.mode;
+          dirTimes.set(mount.root, root.mtime);
+          mount.root.saved = { keys: [], chunked: null, v: root.v, mode: root.mode, mtime: root.mtime, size: -1 };
+        }
+        for (const [dir, mtime] of dirTimes) tree.setTimes(dir, mtime);
+      } finally {
+        tracker.paused = false;
+      }
+    }
+
+    applyPut(item, parent, { writing, keepTime, clear, lost, floating }) {
+      const mount = this.mount;
+      const reg = mount.registry;
+      const tracker = mount.tracker;
+      const { key, record } = item;
+      const name = key[1];
+      let node = reg.get(record.id);
+      const isDir = store.isDirMode(record.mode);
+      if (node && !tree.inTree(node, mount.root) && !floating.has(node)) {
+        if (tracker.removed.has(node)) {
+          // Deleted here, changed there.
+          if (store.isDirMode(node.mode) && this.resurrect(node)) {
+            // A directory comes back; its record is taken as it is now.
+          } else {
+            this.conflict(node, key, record, "deleted here, changed in another tab: deleted", item);
+            node.saved = { keys: [key], chunked: null, v: record.v, mode: record.mode, mtime: record.mtime, size: -1 };
+            return;
+          }
+        } else {
+          node = undefined;
+        }
+      }
+      if (node) {
+        floating.delete(node);
+        const here = tree.inTree(node, mount.root) && node.parent === parent && node.name === name;
+        if (tracker.pendingOn(node) && !isDir) {
+          // Both changed it: this tab's version goes whole over the other one's (see the top), in
+          // this tab's place; the next flush deletes the other record's key if it differs.
+          this.conflict(node, key, record, "changed in this tab and in another tab: this tab's version is kept", item);
+          const keys = node.saved ? node.saved.keys.slice() : [];
+          if (!keys.some((k) => sameKey(k, key))) keys.push(key);
+          node.saved = { keys, chunked: null, v: record.v, mode: node.mode, mtime: node.mtime, size: -1 };
+          this.track((t) => t.whole(node, Date.now()));
+          return;
+        }
+        if (!here) {
+          if (!clear(parent, name, node)) {
+            this.conflict(parent.contents[name], key, record, "created in this tab and moved there in another tab: this tab's file is kept", item);
+            return;
+          }
+          keepTime(node.parent);
+          keepTime(parent);
+          if (tree.inTree(node, mount.root)) tree.moveNode(node, parent, name);
+          else {
+            parent.contents[name] = node;
+            node.parent = parent;
+            node.name = name;
+            FS.hashAddNode(node);
+          }
+        }
+        if (!node.saved || node.saved.v !== record.v) {
+          if (writing.has(node) && !tracker.pendingOn(node)) {
+            this.deferred.set(node, item);
+            return;
+          }
+          const mine = node.saved && lost.get(store.keyString(key)) === node.saved.v;
+          if (!tracker.pendingOn(node)) tree.updateNode(node, record, item.bytes);
+          if (mine) this.conflict(node, key, record, "changed in this tab and in another tab: the other tab's version is kept", item, true);
+        }
+        node.saved = savedOf(key, record, mount.chunkSize);
+        return;
+      }
+      // A node this tab does not have.
+      if (!clear(parent, name, null)) {
+        const local = parent.contents[name];
+        if (store.isDirMode(local.mode) && isDir) {
+          // Both made the directory: one directory, this tab's id gives way to the stored one.
+          reg.set(local, record.id);
+          local.saved = savedOf(key, record, mount.chunkSize);
+          return;
+        }
+        // Both created a file of that name: this tab's goes over it, with the stored id, whole.
+        this.conflict(local, key, record, "created in this tab and in another tab: this tab's file is kept", item);
+        reg.set(local, record.id);
+        local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: local.mtime, size: -1 };
+        this.track((t) => (FS.isFile(local.mode) ? t.whole(local, Date.now()) : t.meta(local, Date.now())));
+        return;
+      }
+      keepTime(parent);
+      const bytes = store.isFileMode(record.mode) ? item.bytes || new Uint8Array(record.size) : null;
+      const created = tree.makeNode(parent, name, record, bytes, mount.ops.adopt);
+      reg.set(created, record.id);
+      created.saved = savedOf(key, record, mount.chunkSize);
+    }
+
+    applyDelete(node, key, { writing, keepTime }) {
+      const mount = this.mount;
+      const tracker = mount.tracker;
+      if (tracker.pendingOn(node)) {
+        if (store.isDirMode(node.mode)) {
+          node.saved = undefined;
+          return;
+        }
+        this.conflict(node, key, undefined, "changed in this tab, deleted in another tab: this tab's version is kept", null);
+        node.saved = undefined;
+        this.track((t) => (FS.isFile(node.mode) ? t.whole(node, Date.now()) : t.meta(node, Date.now())));
+        return;
+      }
+      if (writing.has(node)) {
+        this.deferred.set(node, { key, record: undefined });
+        return;
+      }
+      if (FS.isDir(node.mode) && Object.keys(node.contents).length) {
+        // Others emptied it as far as they knew; what is still here (added here) keeps it.
+        node.saved = undefined;
+        this.track((t) => t.meta(node, Date.now()));
+        return;
+      }
+      keepTime(node.parent);
+      tree.unlinkNode(node);
+      mount.registry.forget(node);
+      node.saved = undefined;
+    }
+
+    // Puts a directory this tab deleted back where it was; false if its place is taken.
+    resurrect(node) {
+      const mount = this.mount;
+      const tracker = mount.tracker;
+      if (!node.saved || !node.saved.keys.length) return false;
+      const [pid, name] = node.saved.keys[0];
+      const parent = mount.registry.get(pid);
+      if (!parent || !tree.inTree(parent, mount.root) || Object.prototype.hasOwnProperty.call(parent.contents, name)) return false;
+      node.name = name;
+      node.parent = parent;
+      parent.contents[name] = node;
+      FS.hashAddNode(node);
+      tracker.removed.delete(node);
+      this.track((t) => t.meta(node, Date.now()));
+      return true;
+    }
+
+    // A change of another tab waiting for `node` to be closed.
+    closed(node) {
+      const item = this.deferred.get(node);
+      if (!item) return;
+      this.deferred.delete(node);
+      if (tree.openForWriting().has(node)) {
+        this.deferred.set(node, item);
+        return;
+      }
+      const parent = this.mount.registry.get(item.key[0]);
+      if (item.record === undefined) {
+        if (!this.mount.tracker.pendingOn(node)) this.apply([{ key: item.key, record: undefined }], { absentMeansDeleted: true, lost: new Map(), root: null });
+      } else if (parent) {
+        this.apply([item], { absentMeansDeleted: true, lost: new Map(), root: null });
+      }
+    }
+
+    // Records a conflict on `node` (reported by status() and logged by Python), and with
+    // keep_conflicts puts the other tab's version beside it.
+    conflict(node, key, record, what, item, lostHere = false) {
+      const mount = this.mount;
+      const path = tree.relativePath(node, mount.root) || store.keyString(key);
+      const entry = { path, at: Date.now(), what };
+      if (!lostHere && mount.keepConflicts && record && item && store.isFileMode(record.mode) && item.bytes) {
+        entry.keptAs = this.keepCopy(node, record, item.bytes);
+      }
+      if (!lostHere && record) mount.conflictsToLog.push({ key, lost: record.v });
+      this.conflicts.push(entry);
+      if (this.conflicts.length > CONFLICTS_KEPT) this.conflicts.shift();
+      mount.emit("conflict", entry);
+    }
+
+    // The other tab's version as a new file "<name>.conflict-<n>" beside `node`; returns its path.
+    keepCopy(node, record, bytes) {
+      const mount = this.mount;
+      const parent = node.parent;
+      let name;
+      do {
+        name = `${node.name}.conflict-${++this.conflictSerial}`;
+      } while (Object.prototype.hasOwnProperty.call(parent.contents, name));
+      const copy = tree.makeNode(parent, name, record, bytes.slice(), mount.ops.adopt);
+      this.track((t) => t.created(copy, parent, Date.now()));
+      return tree.relativePath(copy, mount.root);
+    }
+
+    // Records a change of this tab's own while other tabs' changes are applied (tracking paused).
+    track(change) {
+      const tracker = this.mount.tracker;
+      const paused = tracker.paused;
+      tracker.paused = false;
+      try {
+        change(tracker);
+      } finally {
+        tracker.paused = paused;
+      }
+    }
+  }
+
+  function depth(node) {
+    let d = 0;
+    for (let n = node; n.parent !== n; n = n.parent) d++;
+    return d;
+  }
+
+  // What this tab knows of a record it has applied.
+  function savedOf(key, record, chunkSize) {
+    return {
+      keys: [key],
+      chunked: store.isFileMode(record.mode) ? store.chunkCount(record.size, chunkSize) > 0 : null,
+      v: record.v,
+      mode: record.mode,
+      mtime: record.mtime,
+      size: store.isFileMode(record.mode) ? record.size : -1,
+    };
+  }
+
+  return { Peers, savedOf, POLL_MS };
+});

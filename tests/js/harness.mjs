@@ -1,0 +1,95 @@
+// Loads real Pyodide (its Emscripten file system) in Node with fake-indexeddb, and autosync's
+// JavaScript modules the way autosync/_pyodide.py does, so each module's behaviour can be tested
+// on Node alone: no Python code runs, the file system is driven through Pyodide's FS.
+import "fake-indexeddb/auto";
+import { readFileSync, readdirSync as fsReaddirSync, statSync as fsStatSync } from "node:fs";
+import vm from "node:vm";
+import { loadPyodide } from "pyodide";
+
+export const MODULES = ["store", "tree", "hooks", "flush", "peers", "restore", "mount"];
+
+export function source(name) {
+  return readFileSync(new URL(`../../autosync/js/${name}.js`, import.meta.url), "utf8");
+}
+
+// The modules built on `FS` (null: only the ones that do not need it, e.g. store).
+export function load(FS, names = MODULES) {
+  const lib = {};
+  for (const name of names) lib[name] = vm.runInThisContext(source(name))(FS, lib);
+  return lib;
+}
+
+// A Pyodide runtime ("a tab"): its FS and the autosync API object (lib.mount).
+export async function tab() {
+  const pyodide = await loadPyodide();
+  const FS = pyodide.FS;
+  const lib = load(FS);
+  return { pyodide, FS, lib, api: lib.mount };
+}
+
+// Resolves after `ms` milliseconds.
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Waits until `check()` is truthy (polled), or fails after `ms`.
+export async function until(check, ms = 5000, what = "a condition") {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+// A stand-in for the browser's Web Locks API, shared by every tab of this process (Node has none):
+// exclusive locks granted in request order, held until the callback's promise settles.
+export class Locks {
+  constructor() {
+    this.held = new Map();
+    this.queues = new Map();
+  }
+  request(name, options, callback) {
+    return new Promise((resolve, reject) => {
+      const queue = this.queues.get(name) || [];
+      this.queues.set(name, queue);
+      queue.push({ callback, resolve, reject });
+      this.grant(name);
+    });
+  }
+  grant(name) {
+    if (this.held.get(name)) return;
+    const queue = this.queues.get(name);
+    if (!queue || !queue.length) return;
+    const { callback, resolve, reject } = queue.shift();
+    this.held.set(name, true);
+    Promise.resolve()
+      .then(() => callback({ name, mode: "exclusive" }))
+      .then(resolve, reject)
+      .finally(() => {
+        this.held.set(name, false);
+        this.grant(name);
+      });
+  }
+}
+
+// Copies the autosync package from this checkout into `pyodide`'s site-packages, for tests that
+// run Python (import autosync) in a Node tab.
+export function installAutosync(pyodide) {
+  const { readdirSync, statSync } = require_fs();
+  const from = new URL("../../autosync/", import.meta.url).pathname;
+  const site = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
+  const copy = (src, dst) => {
+    pyodide.FS.mkdirTree(dst);
+    for (const name of readdirSync(src)) {
+      if (name === "__pycache__") continue;
+      const path = `${src}/${name}`;
+      if (statSync(path).isDirectory()) copy(path, `${dst}/${name}`);
+      else pyodide.FS.writeFile(`${dst}/${name}`, readFileSync(path));
+    }
+  };
+  copy(from.replace(/\/$/, ""), `${site}/autosync`);
+}
+
+function require_fs() {
+  return { readdirSync: fsReaddirSync, statSync: fsStatSync };
+}
