@@ -284,7 +284,7 @@
     // Another tab's version of a file held open for writing waits until it is closed.
     ops.file.stream.close = (stream) => {
       if (base.file.stream.close) base.file.stream.close(stream);
-      mount.closed(stream.node);
+      mount.closed(stream);
     };
 
     const ours = new Map();

@@ -409,8 +409,8 @@
     // ------------------------------------------------------------ the program's files
 
     // A file was closed: another tab's version of it may now replace it.
-    closed(node) {
-      if (this.peers.deferred.size) this.peers.closed(node);
+    closed(stream) {
+      if (this.peers.deferred.size) this.peers.closed(stream);
     }
 
     // Stops tracking: the mount stays, with MEMFS's own operations on every node and open stream.

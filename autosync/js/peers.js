@@ -311,11 +311,11 @@
 
     // ------------------------------------------------------------ applying other tabs' changes
 
-    apply(items, { absentMeansDeleted, lost, root }) {
+    apply(items, { absentMeansDeleted, lost, root, closing = null }) {
       const mount = this.mount;
       const reg = mount.registry;
       const tracker = mount.tracker;
-      const writing = tree.openForWriting();
+      const writing = tree.openForWriting(closing);
       // Directory times as they were, since adding and removing children bumps them.
       const dirTimes = new Map();
       const keepTime = (dir) => {
@@ -540,21 +540,14 @@
       return true;
     }
 
-    // A change of another tab waiting for `node` to be closed.
-    closed(node) {
+    // `stream` is being closed: a change of another tab that waited for its file comes now, unless
+    // another stream still writes to it.
+    closed(stream) {
+      const node = stream.node;
       const item = this.deferred.get(node);
-      if (!item) return;
+      if (!item || tree.openForWriting(stream).has(node)) return;
       this.deferred.delete(node);
-      if (tree.openForWriting().has(node)) {
-        this.deferred.set(node, item);
-        return;
-      }
-      const parent = this.mount.registry.get(item.key[0]);
-      if (item.record === undefined) {
-        if (!this.mount.tracker.pendingOn(node)) this.apply([{ key: item.key, record: undefined }], { absentMeansDeleted: true, lost: new Map(), root: null });
-      } else if (parent) {
-        this.apply([item], { absentMeansDeleted: true, lost: new Map(), root: null });
-      }
+      this.apply([item], { absentMeansDeleted: true, lost: new Map(), root: null, closing: stream });
     }
 
     // Records a conflict on `node` (reported by status() and logged by Python), and with

@@ -168,12 +168,13 @@
     FS.hashAddNode(node);
   }
 
-  // The nodes that have a stream open for writing, which must not be swapped under it.
-  function openForWriting() {
+  // The nodes that have a stream open for writing (but `closing`), which must not be swapped
+  // under it.
+  function openForWriting(closing = null) {
     const nodes = new Set();
     for (const stream of FS.streams) {
       // O_WRONLY is 1, O_RDWR 2 (the access mode is the low two bits).
-      if (stream && stream.node && (stream.flags & 3) !== 0) nodes.add(stream.node);
+      if (stream && stream !== closing && stream.node && (stream.flags & 3) !== 0) nodes.add(stream.node);
     }
     return nodes;
   }

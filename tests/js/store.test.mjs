@@ -1,15 +1,14 @@
 // The storage format (autosync/js/store.js) on plain Node with fake-indexeddb: what a Writer puts is
-// what describe/readInBatches/readChunks read back, byte for byte, and old data (format 1, IDBFS) is
-// read. Fast checks of the format's rules; the same code runs in real Chromium in tests/pyodide and
-// tests/e2e. Run by `./dev test` (node --test tests/js).
+// what the readers read back, byte for byte; a failed request leaves nothing of its transaction;
+// records that cannot be restored are named with the reason; older formats are upgraded in place.
+// The same code runs in real Chromium in tests/pyodide and tests/e2e. Run by `./dev test`.
 import "fake-indexeddb/auto";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import vm from "node:vm";
+import { load } from "./harness.mjs";
+import { fixture, writeFixture } from "./fixtures.mjs";
 
-// store.js evaluates to a function that builds the module (as autosync/_pyodide.py calls it).
-const store = vm.runInThisContext(readFileSync(new URL("../../autosync/js/store.js", import.meta.url), "utf8"))();
+const { store } = load(null, ["store"]);
 
 // A small chunk size keeps the files of these tests small; the format records it per database.
 const CHUNK = 16;
@@ -18,13 +17,8 @@ const DIR = 0o40755;
 const LINK = 0o120777;
 
 let serial = 0;
-async function freshDb() {
-  return store.open(`autosync:/test-${++serial}`);
-}
-
-function bytes(...values) {
-  return Uint8Array.from(values);
-}
+const freshName = () => `autosync:/test-${++serial}`;
+const freshDb = () => store.open(freshName());
 
 function pattern(size, seed = 1) {
   const out = new Uint8Array(size);
@@ -33,31 +27,28 @@ function pattern(size, seed = 1) {
 }
 
 async function write(db, build) {
-  const writer = new store.Writer(db, CHUNK);
+  const writer = new store.Writer(db, { chunkSize: CHUNK });
   build(writer);
-  return writer.commit();
+  return writer.commit(5000);
 }
 
-async function entries(db) {
+// Puts a file record with its bytes at [parent, name].
+function putFile(w, parent, name, id, bytes, mtime = 1) {
+  w.putNode([parent, name], { id, mode: FILE, mtime, v: 1, ...w.fileData(id, bytes, null, false) });
+}
+
+async function nodes(db) {
   const out = new Map();
-  await store.readInBatches(db, store.ENTRIES, 1000, (keys, values) => {
-    keys.forEach((key, i) => out.set(key, values[i]));
-  });
+  await store.readNodes(db, 1000, (keys, values) => keys.forEach((key, i) => out.set(store.keyString(key), values[i])));
   return out;
 }
 
-// The bytes of a chunked file, as a restore reads them back.
-async function readFile(db, rel, size, chunkSize = CHUNK) {
+async function readFile(db, id, size, chunkSize = CHUNK) {
   const got = [];
-  let reported = 0;
-  await store.readFiles(db, [{ rel, size }], chunkSize, (f, bytes, error) => got.push([f, bytes, error]), (n) => (reported += n));
-  assert.equal(got.length, 1, `${rel} read back ${got.length} times`);
-  const [f, bytes, error] = got[0];
-  assert.equal(error, undefined);
-  assert.equal(f, 0);
-  assert.equal(bytes.byteLength, size);
-  assert.ok(reported <= size, `progress reported ${reported} bytes of ${size}`);
-  return bytes;
+  await store.readFiles(db, null, [{ id, size }], chunkSize, (f, bytes, error) => got.push([bytes, error]), () => {});
+  assert.equal(got.length, 1);
+  assert.equal(got[0][1], undefined, String(got[0][1]));
+  return got[0][0];
 }
 
 async function chunkKeys(db) {
@@ -66,240 +57,285 @@ async function chunkKeys(db) {
   return new Promise((resolve) => (request.onsuccess = () => resolve(request.result)));
 }
 
-test("a new database has no format record; a commit writes it with the chunk size", async () => {
+test("a new database has the format record with its chunk size and an epoch", async () => {
   const db = await freshDb();
-  assert.deepEqual(await store.describe(db), { format: undefined, entries: 0 });
-  await write(db, (w) => w.dir("d", DIR, 5));
-  assert.deepEqual(await store.describe(db), { format: { version: 2, chunkSize: CHUNK }, entries: 1 });
+  const info = await store.describe(db);
+  assert.equal(info.format.version, 3);
+  assert.equal(info.format.chunkSize, store.CHUNK_SIZE);
+  assert.ok(Number.isSafeInteger(info.format.epoch));
+  assert.deepEqual([info.nodes, info.logHead, info.root], [0, 0, undefined]);
 });
 
-test("small files are inline, large ones in chunks; directories and symlinks keep mode and mtime", async () => {
+test("files are inline up to a chunk, chunks beyond; directories and symlinks keep mode and mtime", async () => {
   const db = await freshDb();
   const big = pattern(CHUNK * 3 + 5);
   const stats = await write(db, (w) => {
-    w.dir("d", DIR, 10);
-    w.link("d/l", LINK, 11, "../small");
-    w.file("small", FILE, 12, bytes(1, 2, 3), null, false);
-    w.file("empty", FILE, 13, new Uint8Array(0), null, false);
-    w.file("d/big", FILE, 14, big, null, false);
+    w.putNode([0, "d"], { id: 7, mode: DIR, mtime: 10, v: 1 });
+    w.putNode([7, "l"], { id: 8, mode: LINK, mtime: 11, v: 1, link: "../small" });
+    putFile(w, 0, "small", 9, Uint8Array.of(1, 2, 3), 12);
+    putFile(w, 7, "big", 10, big, 14);
+    w.putRoot({ mode: DIR, mtime: 3, v: 1 });
+    w.log({ tab: 1, v: 1, puts: [[0, "d"]], dels: [], at: 0 });
   });
   assert.equal(stats.bytes, 3 + big.byteLength);
-  const saved = await entries(db);
-  assert.deepEqual([...saved.keys()], ["d", "d/big", "d/l", "empty", "small"]);
-  assert.deepEqual(saved.get("d"), { mode: DIR, mtime: 10 });
-  assert.deepEqual(saved.get("d/l"), { mode: LINK, mtime: 11, link: "../small" });
-  assert.deepEqual(saved.get("small"), { mode: FILE, mtime: 12, size: 3, contents: bytes(1, 2, 3) });
-  assert.deepEqual(saved.get("empty"), { mode: FILE, mtime: 13, size: 0, contents: new Uint8Array(0) });
-  assert.deepEqual(saved.get("d/big"), { mode: FILE, mtime: 14, size: big.byteLength });
-  assert.deepEqual(await readFile(db, "d/big", big.byteLength), big);
-  // Chunks are Blobs where there are Blobs (as in Node and browsers).
-  const chunk = await new Promise((resolve) => {
-    const request = db.transaction([store.CHUNKS]).objectStore(store.CHUNKS).get(["d/big", 0]);
-    request.onsuccess = () => resolve(request.result);
-  });
-  assert.ok(chunk instanceof Blob);
-  assert.deepEqual(new Uint8Array(await chunk.arrayBuffer()), big.slice(0, CHUNK));
-});
-
-test("a view of a larger buffer stores only its own bytes", async () => {
-  const db = await freshDb();
-  const buffer = pattern(100);
-  await write(db, (w) => w.file("f", FILE, 1, buffer.subarray(10, 14), null, false));
-  assert.deepEqual((await entries(db)).get("f").contents, buffer.slice(10, 14));
+  assert.equal(stats.logKey, 1);
+  const saved = await nodes(db);
+  assert.deepEqual([...saved.keys()].sort(), ["0/d", "0/small", "7/big", "7/l"]);
+  assert.deepEqual(saved.get("0/small"), { id: 9, mode: FILE, mtime: 12, v: 1, size: 3, contents: Uint8Array.of(1, 2, 3) });
+  assert.deepEqual(saved.get("7/big"), { id: 10, mode: FILE, mtime: 14, v: 1, size: big.byteLength });
+  assert.deepEqual(await readFile(db, 10, big.byteLength), big);
+  const info = await store.describe(db);
+  assert.deepEqual(info.root, { mode: DIR, mtime: 3, v: 1 });
+  assert.equal(info.logHead, 1);
 });
 
 test("listed chunks are rewritten, the others stay; zero chunks are not stored (holes)", async () => {
   const db = await freshDb();
   const file = pattern(CHUNK * 4);
-  file.fill(0, CHUNK, CHUNK * 2); // chunk 1 is a hole
-  await write(db, (w) => w.file("f", FILE, 1, file, null, false));
-  assert.deepEqual(await chunkKeys(db), [["f", 0], ["f", 2], ["f", 3]]);
-
+  file.fill(0, CHUNK, CHUNK * 2);
+  await write(db, (w) => putFile(w, 0, "f", 5, file));
+  assert.deepEqual(await chunkKeys(db), [[5, 0], [5, 2], [5, 3]]);
   const changed = file.slice();
-  changed[CHUNK * 2 + 3] ^= 0xff; // in chunk 2
-  changed[0] ^= 0xff; // in chunk 0, not listed: must not be written
-  const stats = await write(db, (w) => w.file("f", FILE, 2, changed, [2], true));
+  changed[CHUNK * 2 + 3] ^= 0xff;
+  changed[0] ^= 0xff; // not listed: must not be written
+  const stats = await write(db, (w) => w.putNode([0, "f"], { id: 5, mode: FILE, mtime: 2, v: 2, ...w.fileData(5, changed, [2], true) }));
   assert.equal(stats.bytes, CHUNK);
   const expected = file.slice();
   expected[CHUNK * 2 + 3] ^= 0xff;
-  assert.deepEqual(await readFile(db, "f", file.byteLength), expected);
+  assert.deepEqual(await readFile(db, 5, file.byteLength), expected);
 });
 
 test("a file that shrinks loses the chunks past its end; one that becomes small goes inline", async () => {
   const db = await freshDb();
-  await write(db, (w) => w.file("f", FILE, 1, pattern(CHUNK * 4), null, false));
-  const shorter = pattern(CHUNK * 2 + 1);
-  await write(db, (w) => w.file("f", FILE, 2, shorter, [], true));
-  assert.deepEqual(await chunkKeys(db), [["f", 0], ["f", 1], ["f", 2]]);
-  assert.deepEqual(await readFile(db, "f", shorter.byteLength), pattern(CHUNK * 4).slice(0, CHUNK * 2 + 1));
-
-  await write(db, (w) => w.file("f", FILE, 3, bytes(7), null, false));
-  assert.deepEqual(await chunkKeys(db), []);
-  assert.deepEqual((await entries(db)).get("f").contents, bytes(7));
-});
-
-test("remove takes the entry, its chunks and everything below; siblings with a common prefix stay", async () => {
-  const db = await freshDb();
-  await write(db, (w) => {
-    w.dir("a", DIR, 1);
-    w.file("a/x", FILE, 1, pattern(CHUNK * 2), null, false);
-    w.dir("a/b", DIR, 1);
-    w.file("a/b/y", FILE, 1, bytes(1), null, false);
-    w.file("a-b", FILE, 1, pattern(CHUNK * 2), null, false);
-    w.file("ab", FILE, 1, bytes(2), null, false);
-  });
-  await write(db, (w) => w.remove("a"));
-  assert.deepEqual([...(await entries(db)).keys()], ["a-b", "ab"]);
-  assert.deepEqual(await chunkKeys(db), [["a-b", 0], ["a-b", 1]]);
-
-  await write(db, (w) => w.clear());
-  assert.deepEqual((await store.describe(db)).entries, 0);
+  await write(db, (w) => putFile(w, 0, "f", 5, pattern(CHUNK * 4)));
+  await write(db, (w) => w.fileData(5, pattern(CHUNK * 2 + 1), [], true));
+  assert.deepEqual(await chunkKeys(db), [[5, 0], [5, 1], [5, 2]]);
+  await write(db, (w) => putFile(w, 0, "f", 5, Uint8Array.of(7)));
   assert.deepEqual(await chunkKeys(db), []);
 });
 
-test("readInBatches and readChunks cover everything in key order, batch by batch", async () => {
+test("a failed request aborts the whole transaction: nothing of it is stored", async () => {
   const db = await freshDb();
-  const sizes = [CHUNK * 5 + 1, CHUNK * 2, CHUNK * 3];
-  await write(db, (w) => sizes.forEach((size, i) => w.file(`f${i}`, FILE, i, pattern(size, i), null, false)));
-  const batches = [];
-  await store.readInBatches(db, store.ENTRIES, 2, (keys) => batches.push(keys));
-  assert.deepEqual(batches, [["f0", "f1"], ["f2"]]);
-
-  const files = sizes.map((size, i) => ({ rel: `f${i}`, size }));
-  const order = [];
-  await store.readChunks(db, files, CHUNK, 2, 3, (f, last, keys, values) => {
-    order.push([f, last, keys.map((k) => k[1])]);
-    assert.equal(values.length, keys.length);
-  });
-  assert.deepEqual(order, [
-    [0, false, [0, 1]],
-    [0, false, [2, 3]],
-    [0, true, [4, 5]],
-    [1, true, [0, 1]],
-    [2, false, [0, 1]],
-    [2, true, [2]],
-  ]);
-
-  const seen = [];
-  await store.readFiles(db, files, CHUNK, (f, bytes) => seen.push([f, bytes]), () => {});
-  assert.deepEqual(
-    seen,
-    sizes.map((size, i) => [i, pattern(size, i)])
+  await write(db, (w) => putFile(w, 0, "kept", 1, Uint8Array.of(1)));
+  store.faults.fail = 1;
+  store.faults.failAfterPuts = 2;
+  await assert.rejects(
+    write(db, (w) => {
+      putFile(w, 0, "a", 2, pattern(CHUNK * 3));
+      putFile(w, 0, "b", 3, Uint8Array.of(2));
+      putFile(w, 0, "c", 4, Uint8Array.of(3));
+      w.deleteNode([0, "kept"]);
+    }),
+    (e) => e.autosyncKind === "failed" && /ConstraintError/.test(e.message)
   );
+  assert.deepEqual([...(await nodes(db)).keys()], ["0/kept"]);
+  assert.deepEqual(await chunkKeys(db), []);
+  store.faults.failAfterPuts = 1;
 });
 
-test("readFiles: holes and a stored chunk longer than the file read right; chunks stored as arrays too", async () => {
+test("a transaction whose completion never comes is given up on after the bound, as 'stalled'", async () => {
+  const db = await freshDb();
+  store.faults.hang = 1;
+  const started = Date.now();
+  await assert.rejects(
+    (() => {
+      const w = new store.Writer(db, { chunkSize: CHUNK });
+      putFile(w, 0, "a", 2, Uint8Array.of(1));
+      return w.commit(200);
+    })(),
+    (e) => e.autosyncKind === "stalled"
+  );
+  assert.ok(Date.now() - started < 5000);
+  // Nothing waits behind it: the next transaction commits.
+  await write(db, (w) => putFile(w, 0, "b", 3, Uint8Array.of(1)));
+  assert.ok((await nodes(db)).has("0/b"));
+});
+
+test("durability 'strict' is asked of the transaction where the browser takes it", async () => {
+  const db = await freshDb();
+  const w = new store.Writer(db, { chunkSize: CHUNK, durability: "strict" });
+  assert.equal(w.tx.durability, "strict");
+  await w.commit(5000);
+  assert.equal(new store.Writer(db, { chunkSize: CHUNK }).tx.durability, "default");
+});
+
+test("where Blobs cannot be stored, chunks are bytes, and read back the same", async () => {
+  const db = await freshDb();
+  const big = pattern(CHUNK * 3 + 1);
+  await (async () => {
+    const w = new store.Writer(db, { chunkSize: CHUNK, blobs: false });
+    putFile(w, 0, "f", 4, big);
+    await w.commit(5000);
+  })();
+  const tx = db.transaction([store.CHUNKS], "readonly");
+  const value = await new Promise((resolve) => {
+    const r = tx.objectStore(store.CHUNKS).get([4, 0]);
+    r.onsuccess = () => resolve(r.result);
+  });
+  assert.ok(value instanceof Uint8Array);
+  assert.deepEqual(await readFile(db, 4, big.byteLength), big);
+  assert.equal(await store.canStoreBlobs(db), true);
+});
+
+test("a database that refuses Blobs is detected by the probe", async () => {
+  const db = await freshDb();
+  const refusing = {
+    transaction(...args) {
+      const tx = db.transaction(...args);
+      const objectStore = tx.objectStore.bind(tx);
+      tx.objectStore = (name) => {
+        const s = objectStore(name);
+        const put = s.put.bind(s);
+        // As WebKit's in-memory IndexedDB does: the request fails.
+        s.put = (value, key) => (value instanceof Blob ? s.add(value, ["probe-taken"]) && s.add(value, ["probe-taken"]) : put(value, key));
+        return s;
+      };
+      return tx;
+    },
+  };
+  assert.equal(await store.canStoreBlobs(refusing), false);
+});
+
+test("readFiles: holes, chunks stored as Int8Array (format 2 wrote MEMFS's HEAP8 slices), and bad chunks", async () => {
   const db = await freshDb();
   const size = CHUNK * 4 + 3;
   const file = pattern(size);
-  file.fill(0, CHUNK, CHUNK * 3); // chunks 1 and 2: holes
-  await write(db, (w) => w.file("f", FILE, 1, file, null, false));
-  assert.deepEqual(await readFile(db, "f", size), file);
-  // A hole at the end (a file grown by truncate): no chunk stored after the first.
-  const tail = pattern(CHUNK * 3);
-  tail.fill(0, CHUNK);
-  await write(db, (w) => w.file("t", FILE, 1, tail, null, false));
-  assert.deepEqual(await readFile(db, "t", tail.byteLength), tail);
-  // The entry says the file is shorter than its last stored chunk (cut by a truncation).
-  assert.deepEqual(await readFile(db, "f", CHUNK * 3 + 1), file.slice(0, CHUNK * 3 + 1));
-
-  // Chunks stored as plain arrays (where there are no Blobs), alone and mixed with Blobs.
+  file.fill(0, CHUNK, CHUNK * 3);
+  await write(db, (w) => putFile(w, 0, "f", 5, file));
+  assert.deepEqual(await readFile(db, 5, size), file);
   const tx = db.transaction([store.CHUNKS], "readwrite");
-  tx.objectStore(store.CHUNKS).put(pattern(CHUNK, 9), ["f", 1]);
-  tx.objectStore(store.CHUNKS).put(pattern(CHUNK, 8), ["g", 0]);
-  tx.objectStore(store.CHUNKS).put(pattern(5, 7), ["g", 1]);
+  tx.objectStore(store.CHUNKS).put(new Int8Array(pattern(CHUNK, 9).buffer), [5, 1]);
+  tx.objectStore(store.CHUNKS).put("not bytes", [6, 0]);
   await new Promise((resolve) => (tx.oncomplete = resolve));
   file.set(pattern(CHUNK, 9), CHUNK);
-  assert.deepEqual(await readFile(db, "f", size), file);
-  const g = new Uint8Array(CHUNK + 5);
-  g.set(pattern(CHUNK, 8));
-  g.set(pattern(5, 7), CHUNK);
-  assert.deepEqual(await readFile(db, "g", CHUNK + 5), g);
+  assert.deepEqual(await readFile(db, 5, size), file);
+  const got = [];
+  await store.readFiles(db, null, [{ id: 6, size: CHUNK * 2 }], CHUNK, (f, bytes, error) => got.push(error && error.message), () => {});
+  assert.deepEqual(got, ["chunk 0 is not bytes"]);
 });
 
-test("a format-1 database (no chunks store) is upgraded in place and read as it is", async () => {
-  const name = `autosync:/format1-${++serial}`;
-  await new Promise((resolve, reject) => {
-    const request = indexedDB.open(name, 1);
-    request.onupgradeneeded = () => {
-      request.result.createObjectStore("entries");
-      request.result.createObjectStore("meta");
-    };
-    request.onsuccess = () => {
-      const db = request.result;
-      const tx = db.transaction(["entries", "meta"], "readwrite");
-      tx.objectStore("meta").put({ version: 1 }, "format");
-      tx.objectStore("entries").put({ mode: FILE, mtime: 3, contents: pattern(CHUNK * 3) }, "old");
-      tx.oncomplete = () => {
-        db.close();
-        resolve();
-      };
-      tx.onerror = () => reject(tx.error);
-    };
-  });
-  const db = await store.open(name);
-  assert.ok(db.objectStoreNames.contains(store.CHUNKS));
-  assert.deepEqual(await store.describe(db), { format: { version: 1 }, entries: 1 });
-  assert.deepEqual((await entries(db)).get("old").contents, pattern(CHUNK * 3));
+test("recordProblem names what makes a record unusable, and passes good ones", () => {
+  const ok = { id: 5, mode: FILE, mtime: 1, v: 1, size: 2, contents: Uint8Array.of(1, 2) };
+  assert.equal(store.recordProblem([0, "a"], ok, CHUNK), null);
+  const cases = [
+    [[0, ".."], ok, "'..' segment"],
+    [[0, ""], ok, "empty segment"],
+    [[0, "a/b"], ok, "contains '/'"],
+    [[0, "a\0b"], ok, "NUL"],
+    [["x", "a"], ok, "not [parent id, name]"],
+    [[0, "a"], "text", "not a record"],
+    [[0, "a"], [1, 2], "not a record"],
+    [[0, "a"], { ...ok, id: undefined }, "no valid id"],
+    [[0, "a"], { ...ok, mtime: NaN }, "not a time"],
+    [[0, "a"], { ...ok, mtime: "1" }, "not a time"],
+    [[0, "a"], { ...ok, mode: 0o10644 }, "not a file, directory or symlink"],
+    [[0, "a"], { ...ok, mode: -1 }, "not a file mode"],
+    [[0, "a"], { ...ok, contents: "ab" }, "not bytes"],
+    [[0, "a"], { ...ok, size: 3 }, "disagrees"],
+    [[0, "a"], { ...ok, size: -1, contents: undefined }, "not a size"],
+    [[0, "a"], { id: 5, mode: FILE, mtime: 1, size: 5 }, "neither inline nor in chunks"],
+    [[0, "a"], { id: 5, mode: LINK, mtime: 1 }, "link target"],
+  ];
+  for (const [key, value, why] of cases) {
+    const problem = store.recordProblem(key, value, CHUNK);
+    assert.ok(problem && problem.includes(why), `${JSON.stringify(key)}: ${problem} (expected ${why})`);
+  }
 });
 
-test("IDBFS data for the same mount point is migrated into format 2; other mount points are not", async () => {
-  const mountpoint = `/idbfs-${++serial}`;
-  const big = pattern(store.CHUNK_SIZE + 10);
-  await new Promise((resolve, reject) => {
-    const request = indexedDB.open(mountpoint, 21);
-    request.onupgradeneeded = () => request.result.createObjectStore("FILE_DATA").createIndex("timestamp", "timestamp");
-    request.onsuccess = () => {
-      const db = request.result;
-      const tx = db.transaction(["FILE_DATA"], "readwrite");
-      const files = tx.objectStore("FILE_DATA");
-      files.put({ timestamp: new Date(1000), mode: DIR }, `${mountpoint}/d`);
-      files.put({ timestamp: new Date(2000), mode: FILE, contents: bytes(4, 5) }, `${mountpoint}/d/f`);
-      files.put({ timestamp: new Date(3000), mode: FILE, contents: big }, `${mountpoint}/big`);
-      files.put({ timestamp: new Date(4000), mode: LINK, link: "d/f" }, `${mountpoint}/l`);
-      files.put({ timestamp: new Date(5000), mode: FILE, contents: bytes(9) }, `${mountpoint}x/other`);
-      tx.oncomplete = () => {
-        db.close();
-        resolve();
-      };
-      tx.onerror = () => reject(tx.error);
+test("formatProblem: a newer or garbled format record is refused; a missing one is not", () => {
+  assert.equal(store.formatProblem(undefined), null);
+  assert.equal(store.formatProblem({ version: 2, chunkSize: 5 }), null);
+  assert.match(store.formatProblem({ version: 99 }), /newer autosync \(storage format 99/);
+  assert.match(store.formatProblem("garbage"), /not a record/);
+  assert.match(store.formatProblem({ version: "3" }), /no version/);
+  assert.match(store.formatProblem({ version: 3, chunkSize: -1 }), /bad chunk size/);
+});
+
+for (const name of ["format1", "format2", "idbfs"]) {
+  test(`stored ${name} data is upgraded in place to format 3 and reads back the same`, async () => {
+    const data = fixture(name);
+    const dbName = await writeFixture(data, ++serial);
+    const db = await store.open(dbName.autosync);
+    let info = await store.describe(db);
+    if (name === "idbfs") {
+      assert.equal(info.nodes, 0);
+      assert.equal(await store.migrateIdbfs(db, dbName.mountpoint, store.CHUNK_SIZE), data.expect.length);
+      info = await store.describe(db);
+    }
+    assert.equal(info.format.version, 3);
+    assert.ok(!db.objectStoreNames.contains("entries"));
+    const saved = await nodes(db);
+    // Rebuild paths from the tree.
+    const paths = new Map([[0, ""]]);
+    const byPath = new Map();
+    for (let pending = [...saved.entries()]; pending.length; ) {
+      const later = [];
+      for (const [key, value] of pending) {
+        const parent = Number(key.slice(0, key.indexOf("/")));
+        const nameOf = key.slice(key.indexOf("/") + 1);
+        if (!paths.has(parent)) later.push([key, value]);
+        else {
+          const path = paths.get(parent) ? `${paths.get(parent)}/${nameOf}` : nameOf;
+          paths.set(value.id, path);
+          byPath.set(path, value);
+        }
+      }
+      assert.ok(later.length < pending.length, "every record has its directory");
+      pending = later;
+    }
+    for (const entry of data.expect) {
+      const value = byPath.get(entry.path);
+      assert.ok(value, `${entry.path} is there`);
+      assert.equal(value.mode, entry.mode, entry.path);
+      assert.equal(value.mtime, entry.mtime, entry.path);
+      if (entry.link !== undefined) assert.equal(value.link, entry.link);
+      if (entry.bytes !== undefined) {
+        const bytes = value.contents !== undefined ? store.inlineBytes(value) : await readFile(db, value.id, value.size, info.format.chunkSize);
+        assert.deepEqual(Buffer.from(bytes).toString("base64"), entry.bytes, entry.path);
+      }
+    }
+    assert.equal(byPath.size, data.expect.length);
+    db.close();
+  });
+}
+
+test("data of a newer format in an older database is refused and left as it was", async () => {
+  const name = freshName();
+  await new Promise((resolve) => {
+    const r = indexedDB.open(name, 2);
+    r.onupgradeneeded = () => {
+      r.result.createObjectStore("entries");
+      r.result.createObjectStore("meta");
+      r.result.createObjectStore("chunks");
+      r.transaction.objectStore("meta").put({ version: 99 }, "format");
+      r.transaction.objectStore("entries").put({ mode: FILE, mtime: 1, future: true }, "x");
+    };
+    r.onsuccess = () => {
+      r.result.close();
+      resolve();
     };
   });
-  const db = await store.open(`autosync:${mountpoint}`);
-  assert.equal(await store.migrateIdbfs(db, mountpoint), 4);
-  const saved = await entries(db);
-  assert.deepEqual([...saved.keys()], ["big", "d", "d/f", "l"]);
-  assert.deepEqual(saved.get("d"), { mode: DIR, mtime: 1000 });
-  assert.deepEqual(saved.get("d/f"), { mode: FILE, mtime: 2000, size: 2, contents: bytes(4, 5) });
-  assert.deepEqual(saved.get("l"), { mode: LINK, mtime: 4000, link: "d/f" });
-  assert.deepEqual(saved.get("big"), { mode: FILE, mtime: 3000, size: big.byteLength });
-  assert.deepEqual(await readFile(db, "big", big.byteLength, store.CHUNK_SIZE), big);
-  assert.equal((await store.describe(db)).format.chunkSize, store.CHUNK_SIZE);
+  await assert.rejects(store.open(name), (e) => e.autosyncKind === "format" && /newer autosync \(storage format 99/.test(e.message));
+  const version = await new Promise((resolve) => {
+    const r = indexedDB.open(name);
+    r.onsuccess = () => {
+      const db = r.result;
+      resolve([db.version, [...db.objectStoreNames].sort()]);
+      db.close();
+    };
+  });
+  assert.deepEqual(version, [2, ["chunks", "entries", "meta"]]);
+});
 
-  // No IDBFS database: nothing migrated, and none is created by looking.
-  assert.equal(await store.migrateIdbfs(db, "/never-mounted"), 0);
+test("IDBFS data of other mount points is not migrated, and none is created by looking", async () => {
+  const db = await freshDb();
+  assert.equal(await store.migrateIdbfs(db, "/never-mounted", CHUNK), 0);
   const names = (await indexedDB.databases()).map((d) => d.name);
   assert.ok(!names.includes("/never-mounted"));
-});
-
-test("readFiles hands out files with no chunks to read as zeros of their size", async () => {
-  const db = await freshDb();
-  const big = pattern(CHUNK * 2);
-  await write(db, (w) => w.file("big", FILE, 1, big, null, false));
-  const seen = [];
-  const files = [{ rel: "a", size: 5 }, { rel: "big", size: big.byteLength }, { rel: "z", size: 0 }];
-  await store.readFiles(db, files, CHUNK, (f, bytes, error) => seen.push([f, bytes, error]), () => {});
-  seen.sort((x, y) => x[0] - y[0]);
-  assert.deepEqual(seen, [
-    [0, new Uint8Array(5), undefined],
-    [1, big, undefined],
-    [2, new Uint8Array(0), undefined],
-  ]);
 });
 
 test("chunkCount: a file of at most one chunk has none", () => {
   assert.equal(store.chunkCount(0, CHUNK), 0);
   assert.equal(store.chunkCount(CHUNK, CHUNK), 0);
   assert.equal(store.chunkCount(CHUNK + 1, CHUNK), 2);
-  assert.equal(store.chunkCount(CHUNK * 3, CHUNK), 3);
 });
