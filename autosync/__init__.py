@@ -10,7 +10,7 @@ automatically, shortly after each change, whichever code made it (``open()``, ``
         f.write("{}")
 
 Where Pyodide cannot block on a promise (Node; ``pyodide.runPython`` without JSPI) the restore runs
-in the background; await the handle to wait for it: ``data = await autosync.start("/data")``.
+in the background; ``data = await autosync.start("/data").ready()`` waits for it.
 
 Module-level :func:`flush`, :func:`stop` and :func:`status` act on every mount (or the one named).
 Settings can also come from environment variables and a TOML file: see :mod:`autosync.config`.
@@ -79,15 +79,16 @@ def start(
 
     Where ``pyodide.ffi.can_run_sync()`` is true (``runPythonAsync`` with JSPI, e.g. a notebook
     cell in Chromium), returns after the restore; elsewhere the restore finishes in the background
-    and ``await autosync.start(...)`` waits for it. Files written before the restore completes are
-    never overwritten or deleted by it. ``on_progress``, if given, is called with a
+    and ``await autosync.start(...).ready()`` waits for it. Files written before the restore
+    completes are never overwritten or deleted by it. ``on_progress``, if given, is called with a
     :class:`RestoreProgress` after each batch the restore reads (``status().restore_progress``
     shows the same); it is not a setting, so it does not come from the environment or TOML.
 
     Calling ``start()`` again for a running directory returns the same handle if the settings are
     the same, and raises :class:`ConfigError` naming the settings that differ otherwise. After
-    :func:`stop`, ``start()`` resumes with the files in place, and its first flush saves the whole
-    directory as it is in memory. After a failed restore, ``start()`` tries the restore again.
+    :func:`stop`, ``start()`` resumes with the files in place: what another tab saved meanwhile is
+    applied, and its first flush saves what changed here while stopped (never removing what it did
+    not remove). After a failed restore, ``start()`` tries the restore again.
 
     >>> data = autosync.start("/data", debounce_ms=250)            # doctest: +SKIP
     >>> data.status().state                                        # doctest: +SKIP

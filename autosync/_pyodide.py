@@ -132,6 +132,7 @@ _LOADER = """(FS, sources) => {
   return lib.mount;
 }"""
 
+
 def _js_api() -> Any:
     global _api
     if _api is None:
@@ -208,7 +209,9 @@ class JsMount:
         proxy = create_proxy(event)
         self._proxies.append(proxy)
         self._js.onEvent = proxy
-        options = to_js({"keepConflicts": keep_conflicts, "persist": persist}, dict_converter=_js_object)
+        options = to_js(
+            {"keepConflicts": keep_conflicts, "persist": persist}, dict_converter=_js_object
+        )
         self._js.start(max_wait_ms, flush_on_hide, options)
 
     def pending(self) -> Pending:

@@ -106,7 +106,9 @@ def _persist(key: str, value: object, source: str) -> bool | str:
     try:
         return _boolean(key, value, source)
     except ConfigError:
-        raise ConfigError(f"{key}: expected true, false or 'auto', got {value!r} ({source})") from None
+        raise ConfigError(
+            f"{key}: expected true, false or 'auto', got {value!r} ({source})"
+        ) from None
 
 
 def normalize_path(value: object, source: str = "argument") -> str:

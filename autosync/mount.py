@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -131,10 +131,10 @@ ProgressCallback = Callable[[RestoreProgress], None]
 class Mount:
     """A directory kept saved in IndexedDB. Returned by :func:`autosync.start`.
 
-    Await it to wait for the restore where :func:`~autosync.start` could not block::
+    :meth:`ready` waits for the restore where :func:`~autosync.start` could not block::
 
-        data = await autosync.start("/data")     # Node, or pyodide.runPython without JSPI
-        await data.flush()                       # returns once everything is committed
+        data = await autosync.start("/data").ready()   # Node, Safari, pyodide.runPython
+        await data.flush()                             # returns once everything is committed
         print(data.status().flush_count)
         await data.stop()
     """
@@ -290,9 +290,19 @@ class Mount:
         cls = StorageUnavailableError if unavailable else RestoreError
         return cls(self._restore_error)
 
-    def __await__(self) -> Generator[Any, None, Mount]:
+    async def ready(self) -> Mount:
+        """Wait until the restore is done; returns this handle, or raises the restore's error.
+
+        Where :func:`autosync.start` could not block (Node, Safari, ``pyodide.runPython``), the
+        restore runs in the background; elsewhere it is done already and this returns at once::
+
+            data = await autosync.start("/data").ready()
+
+        The handle itself is not awaitable: JavaScript takes any Python awaitable for a promise, so
+        a handle that awaited to itself, returned from ``runPythonAsync``, would never settle.
+        """
         assert self._ready is not None, "Mount.begin() was not called"
-        return self._ready.__await__()
+        return await self._ready
 
     # ------------------------------------------------------------------ the flush loop
 
@@ -348,7 +358,7 @@ class Mount:
         background loop keeps retrying. Raises :class:`~autosync.errors.RestoreError` if the mount
         could not be restored: nothing is saved over data that could not be read.
         """
-        await self  # raises RestoreError if the restore failed
+        await self.ready()  # raises RestoreError if the restore failed
         if self._state == "stopped":
             return
         async with self._lock:
@@ -380,7 +390,7 @@ class Mount:
         if self._state == "stopped":
             return
         with contextlib.suppress(RestoreError):
-            await self
+            await self.ready()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -405,7 +415,7 @@ class Mount:
         >>> await data.discard_damaged()                               # doctest: +SKIP
         2
         """
-        await self
+        await self.ready()
         return await self._backend.discard_damaged()
 
     def status(self) -> Status:

@@ -5,7 +5,7 @@ Groups (``--only``, comma-separated; all by default):
   trees     flush after changing one 1 KiB file in trees of ``--files`` files: autosync's
             ``await m.flush()`` against IDBFS ``syncfs(false)`` and IDBFS ``{autoPersist: true}``;
   large     the same after a 1-byte append to one file of each ``--large`` size (MiB);
-  restore   restore after a reload of those trees and files: ``await autosync.start()`` against
+  restore   restore after a reload of those trees and files: ``await autosync.start().ready()`` against
             mounting IDBFS and ``syncfs(true)``;
   overhead  write-path cost: os.write() and sqlite3 workloads in an autosync directory against a
             plain MEMFS one, in the same page;

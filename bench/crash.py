@@ -42,7 +42,7 @@ STEADY_KILL_S = (3.0, 8.0)
 BUSY_KILL_S = (3.0, 9.0)
 
 PREPARE = """
-cw = await autosync.start('{path}', debounce_ms={debounce}, max_wait_ms={max_wait})
+cw = await autosync.start('{path}', debounce_ms={debounce}, max_wait_ms={max_wait}).ready()
 stamp = os.open('{path}/stamp', os.O_RDWR | os.O_CREAT)
 def record(i, now):
     os.pwrite(stamp, f"{{i:12d}} {{now:20.6f}}\\n".encode(), 0)
@@ -79,7 +79,7 @@ while (now := time.time()) < end:
 """
 
 READ_BACK = """
-await autosync.start('{path}', debounce_ms={debounce}, max_wait_ms={max_wait})
+await autosync.start('{path}', debounce_ms={debounce}, max_wait_ms={max_wait}).ready()
 i, at = open('{path}/stamp').read().split()
 [int(i), float(at)]
 """

@@ -22,7 +22,7 @@ from demo.browser import Browser, Page
 from demo.server import Server
 
 # Python run once in every page, after each load. The three sides measured:
-#   autosync        ``m = await autosync.start(path, ...)``, saved with ``await m.flush()``;
+#   autosync        ``m = await autosync.start(path, ...).ready()``, saved with ``await m.flush()``;
 #   IDBFS           ``idbfs(path)``, saved with ``await syncfs(mount, False)``;
 #   IDBFS autoPersist  ``idbfs(path, auto_persist=True)``, saved by Emscripten itself;
 #                   ``await persisted(mount)`` returns once that save has committed.

@@ -83,7 +83,7 @@ def measure(session: Session, blocks: int) -> list[OverheadRow]:
     page = session.open()
     page.python(
         f"ov = await autosync.start('{OURS}', debounce_ms={DEBOUNCE_MS}, "
-        f"max_wait_ms={MAX_WAIT_MS})\nos.makedirs('{PLAIN}')\n{WORKLOADS}"
+        f"max_wait_ms={MAX_WAIT_MS}).ready()\nos.makedirs('{PLAIN}')\n{WORKLOADS}"
     )
     rows = []
     for workload, label in CASES:

@@ -9,7 +9,7 @@ mount and in an IDBFS mount with ``{autoPersist: true}`` -- everything saved; th
   m.flush()``, ``await syncfs(mount, False)``, and for autoPersist until Emscripten's own persist
   has committed (see ``bench.harness``). The three sides take turns, in a rotating order, after
   one untimed round.
-* restore: reload the page, then time ``await autosync.start(path)`` and mounting IDBFS plus
+* restore: reload the page, then time ``await autosync.start(path).ready()`` and mounting IDBFS plus
   ``syncfs(mount, True)``, in alternating order; both are checked to have brought everything back.
 
     flush_rows, restore_rows = measure(session, tree(20_000), repeats=5, flush=True, restore=True)
@@ -75,7 +75,7 @@ def measure(
     page = session.open()
     progress(f"{subject.key}: filling the directories")
     setup = (
-        f"m = await autosync.start('{ours}', debounce_ms={NEVER_MS}, max_wait_ms={NEVER_MS})\n"
+        f"m = await autosync.start('{ours}', debounce_ms={NEVER_MS}, max_wait_ms={NEVER_MS}).ready()\n"
         f"{subject.make.format(root=ours)}\nawait m.flush()\n"
         f"idb = idbfs('{theirs}')\n{subject.make.format(root=theirs)}\nawait syncfs(idb, False)\n"
     )
@@ -117,7 +117,7 @@ def measure(
     if restore:
         progress(f"{subject.key}: restore, {repeats} reloads")
         restores = [
-            (ours, f"t = time.perf_counter()\nawait autosync.start('{ours}')\nms(t)"),
+            (ours, f"t = time.perf_counter()\nawait autosync.start('{ours}').ready()\nms(t)"),
             (
                 theirs,
                 f"t = time.perf_counter()\nidb = idbfs('{theirs}')\nawait syncfs(idb, True)\nms(t)",

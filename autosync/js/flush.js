@@ -221,9 +221,10 @@
       for (const [node, chunks, key] of plan) {
         const prev = node.saved;
         const id = reg.idOf(node);
-        const saved = { keys: key ? [key] : [], chunked: null, v, mode: node.mode, mtime: node.mtime, size: -1 };
+        const mtime = tree.mtimeOf(node);
+        const saved = { keys: key ? [key] : [], chunked: null, v, mode: node.mode, mtime, size: -1 };
         if (node === root) {
-          writer.putRoot({ mode: node.mode, mtime: node.mtime, v });
+          writer.putRoot({ mode: node.mode, mtime, v });
         } else if (FS.isFile(node.mode)) {
           const bytes = store.asUint8(node.contents || new Uint8Array(0)).subarray(0, node.usedBytes);
           const chunkedNow = chunkCount(bytes.byteLength, mount.chunkSize) > 0;
@@ -232,13 +233,13 @@
           const partial = !whole && prev && prev.chunked === true && chunkedNow;
           const list = partial ? chunks || (chunks === null ? null : []) : null;
           const data = writer.fileData(id, bytes, list, !!prev && prev.chunked === chunkedNow);
-          writer.putNode(key, { id, mode: node.mode, mtime: node.mtime, v, ...data });
+          writer.putNode(key, { id, mode: node.mode, mtime, v, ...data });
           saved.chunked = chunkedNow;
           saved.size = bytes.byteLength;
         } else if (FS.isDir(node.mode)) {
-          writer.putNode(key, { id, mode: node.mode, mtime: node.mtime, v });
+          writer.putNode(key, { id, mode: node.mode, mtime, v });
         } else {
-          writer.putNode(key, { id, mode: node.mode, mtime: node.mtime, v, link: node.link });
+          writer.putNode(key, { id, mode: node.mode, mtime, v, link: node.link });
         }
         if (key) puts.push(key);
         else rootWritten = true;

@@ -258,13 +258,14 @@
     // A write at `position` changes [position, end) and, past the old end, the hole before it.
     // This runs for every write(2): keep it lean (no clock read of its own, see Mount.changed).
     const write = base.file.stream.write;
+    const stamp = lib.tree.ONE_TIMESTAMP ? "timestamp" : "mtime";
     ops.file.stream.write = (stream, buffer, offset, length, position, canOwn) => {
       const node = stream.node;
       const before = node.usedBytes;
       const written = write(stream, buffer, offset, length, position, canOwn);
       if (written) {
         // MEMFS's write just set mtime from Date.now(): the change's time.
-        const t = node.mtime;
+        const t = node[stamp];
         // canOwn makes MEMFS adopt the buffer as the whole file, whatever the position.
         if (canOwn) mount.tracker.whole(node, t);
         else mount.tracker.bytes(node, position < before ? position : before, position + written, t);

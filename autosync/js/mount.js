@@ -90,7 +90,7 @@
             db.close();
             forget();
           };
-          this.blobs = await store.canStoreBlobs(db);
+          this.blobs = await store.canStoreBlobs();
           // Only a refusal says something about the storage (there are no Blobs in some embeddings).
           this.refusesBlobs = store.hasBlobs && !this.blobs;
           this.db = db;
@@ -453,7 +453,7 @@
         present.add(node);
         const s = node.saved;
         if (node === this.root) {
-          if (!s || s.mode !== node.mode || s.mtime !== node.mtime) this.tracker.meta(node, t);
+          if (!s || s.mode !== node.mode || s.mtime !== tree.mtimeOf(node)) this.tracker.meta(node, t);
           return;
         }
         if (!s) {
@@ -463,7 +463,7 @@
         }
         const key = this.registry.keyOf(node);
         const moved = !s.keys.some((k) => flush.sameKey(k, key));
-        const changed = s.mode !== node.mode || s.mtime !== node.mtime || (FS.isFile(node.mode) && s.size !== node.usedBytes);
+        const changed = s.mode !== node.mode || s.mtime !== tree.mtimeOf(node) || (FS.isFile(node.mode) && s.size !== node.usedBytes);
         if (changed && FS.isFile(node.mode)) this.tracker.whole(node, t);
         else if (changed || moved) this.tracker.meta(node, t);
       });

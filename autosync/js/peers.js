@@ -69,10 +69,10 @@
     start() {
       this.stopped = false;
       if (typeof BroadcastChannel === "function") {
-        this.channel = new BroadcastChannel(this.mount.dbName);
+        this.channel = background(new BroadcastChannel(this.mount.dbName));
         this.channel.onmessage = (event) => this.onMessage(event.data);
       }
-      this.pollTimer = setInterval(() => this.catchUpQuietly(), POLL_MS);
+      this.pollTimer = background(setInterval(() => this.catchUpQuietly(), POLL_MS));
       if (this.locks) this.acquire().catch(() => {});
     }
 
@@ -112,7 +112,7 @@
             });
         });
         this.post({ type: "want" });
-        this.wantTimer = setInterval(() => this.post({ type: "want" }), WANT_REPEAT_MS);
+        this.wantTimer = background(setInterval(() => this.post({ type: "want" }), WANT_REPEAT_MS));
       }
       return this.requested;
     }
@@ -319,7 +319,7 @@
       // Directory times as they were, since adding and removing children bumps them.
       const dirTimes = new Map();
       const keepTime = (dir) => {
-        if (dir && !dirTimes.has(dir)) dirTimes.set(dir, dir.mtime);
+        if (dir && !dirTimes.has(dir)) dirTimes.set(dir, tree.mtimeOf(dir));
       };
       const puts = [];
       const dels = [];
@@ -440,7 +440,7 @@
           this.conflict(node, key, record, "changed in this tab and in another tab: this tab's version is kept", item);
           const keys = node.saved ? node.saved.keys.slice() : [];
           if (!keys.some((k) => sameKey(k, key))) keys.push(key);
-          node.saved = { keys, chunked: null, v: record.v, mode: node.mode, mtime: node.mtime, size: -1 };
+          node.saved = { keys, chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
           this.track((t) => t.whole(node, Date.now()));
           return;
         }
@@ -483,7 +483,7 @@
         // Both created a file of that name: this tab's goes over it, with the stored id, whole.
         this.conflict(local, key, record, "created in this tab and in another tab: this tab's file is kept", item);
         reg.set(local, record.id);
-        local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: local.mtime, size: -1 };
+        local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
         this.track((t) => (FS.isFile(local.mode) ? t.whole(local, Date.now()) : t.meta(local, Date.now())));
         return;
       }
@@ -589,6 +589,13 @@
         tracker.paused = paused;
       }
     }
+  }
+
+  // A timer or channel that does not keep a Node process alive by itself (browsers have no such
+  // notion).
+  function background(handle) {
+    if (handle && typeof handle.unref === "function") handle.unref();
+    return handle;
   }
 
   function depth(node) {

@@ -47,13 +47,15 @@
     };
     // parent id -> [[name, record, key]]
     const children = new Map();
+    // Records that fail their checks, reported once the tree tells their directory's path.
+    const bad = [];
     await store.readNodes(db, NODE_BATCH, (keys, values) => {
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i];
         const value = values[i];
         const why = store.recordProblem(key, value, mount.chunkSize);
         if (why) {
-          damaged(mount, stats, key, why, undefined, value);
+          bad.push([key, why, value]);
           continue;
         }
         if (store.isFileMode(value.mode)) progress.bytesTotal += value.size;
@@ -68,6 +70,7 @@
     const dirTimes = [];
     const chunked = [];
     const seen = new Set([store.ROOT]);
+    const pathOf = new Map([[store.ROOT, ""]]);
     // Breadth first from the root: a directory is made before its children, whatever the key order.
     const queue = [[mount.root, ""]];
     const skipped = new Set();
@@ -90,10 +93,15 @@
           continue;
         }
         if (store.isDirMode(value.mode)) {
+          pathOf.set(value.id, path);
           queue.push([made, path]);
           if (made.saved.v === value.v) dirTimes.push([made, value.mtime]);
         }
       }
+    }
+    for (const [key, why, value] of bad) {
+      const dir = Array.isArray(key) ? pathOf.get(key[0]) : undefined;
+      damaged(mount, stats, key, why, dir === undefined ? undefined : tree.childPath(dir, printable(key[1])), value);
     }
     // What no directory reached: below an entry that was not restored (kept locally, or damaged),
     // or in no directory at all.
@@ -224,10 +232,14 @@
 
   function describeKey(key) {
     if (Array.isArray(key) && key.length === 2) {
-      const name = typeof key[1] === "string" ? JSON.stringify(key[1]).slice(1, -1) : String(key[1]);
-      return key[0] === store.ROOT ? name : `(directory ${key[0]})/${name}`;
+      return key[0] === store.ROOT ? printable(key[1]) : `(directory ${key[0]})/${printable(key[1])}`;
     }
     return JSON.stringify(key) || String(key);
+  }
+
+  // A name as it can be shown: control characters escaped.
+  function printable(name) {
+    return typeof name === "string" ? JSON.stringify(name).slice(1, -1) : String(name);
   }
 
   return { restore, describeKey };

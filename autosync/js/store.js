@@ -84,7 +84,9 @@
   function settle(tx) {
     return new Promise((resolve, reject) => {
       let error = null;
-      tx.oncomplete = () => resolve();
+      // WebKit was seen to fire complete after a refused request once commit() was called: a
+      // transaction with a failed request never counts as committed.
+      tx.oncomplete = () => (error ? reject(storageError(error)) : resolve());
       tx.onerror = (event) => {
         error = error || (event.target && event.target.error) || tx.error;
         try {
@@ -440,22 +442,40 @@
     return true;
   }
 
-  // Whether a Blob can be stored in `db`: WebKit's in-memory IndexedDB (Safari's Private Browsing)
-  // refuses them ("Error preparing Blob/File data to be stored"). Checked once per database with a
-  // throw-away record; a probe that does not settle counts as a refusal.
-  async function canStoreBlobs(db, timeoutMs = 3000) {
+  // Whether a Blob can be stored: WebKit's in-memory IndexedDB (Safari's Private Browsing) refuses
+  // them ("Error preparing Blob/File data to be stored"). Checked once per connection, in a
+  // database of its own and without commit(): in WebKit a refused Blob put in a transaction that
+  // was asked to commit can block its object store for the rest of the session, while one that
+  // was not aborts cleanly. A probe that does not settle counts as a refusal.
+  const PROBE_DB = "autosync:blob-probe";
+
+  async function canStoreBlobs({ timeoutMs = 3000, factory = globalThis.indexedDB } = {}) {
     if (!hasBlobs) return false;
+    let db = null;
     try {
-      const tx = db.transaction([META], "readwrite");
+      db = await bounded(
+        new Promise((resolve, reject) => {
+          const request = factory.open(PROBE_DB, 1);
+          request.onupgradeneeded = () => request.result.createObjectStore("probe");
+          request.onsuccess = () => resolve(request.result);
+          request.onerror = (event) => {
+            event.preventDefault();
+            reject(request.error);
+          };
+        }),
+        timeoutMs,
+        "opening the probe database"
+      );
+      const tx = db.transaction(["probe"], "readwrite");
       const done = settle(tx);
-      const meta = tx.objectStore(META);
-      meta.put(new Blob([new Uint8Array([1])]), "probe");
-      meta.delete("probe");
-      if (tx.commit) tx.commit();
+      tx.objectStore("probe").put(new Blob([new Uint8Array([1])]), 1);
+      tx.objectStore("probe").delete(1);
       await bounded(done, timeoutMs, "a test write", () => abortQuietly(tx));
       return true;
     } catch {
       return false;
+    } finally {
+      if (db) db.close();
     }
   }
 

@@ -23,7 +23,7 @@
   function describeError(e, operation) {
     let text;
     if (e && typeof e.errno === "number" && e.name === "ErrnoError") text = ERRNO_NAMES[e.errno] || `errno ${e.errno}`;
-    else if (e && e.name && e.message) text = `${e.name}: ${e.message}`;
+    else if (e && e.name && e.message) text = e.name === "Error" ? e.message : `${e.name}: ${e.message}`;
     else text = String((e && (e.message || e.name)) || e);
     return operation ? `${text} ${operation}` : text;
   }
@@ -145,10 +145,17 @@
     setTimes(node, record.mtime);
   }
 
+  // Emscripten 3.1.58 (Pyodide 0.27) keeps one `timestamp` per node instead of atime, mtime and
+  // ctime; reading `mtime` there gives undefined.
+  const ONE_TIMESTAMP = "timestamp" in FS.root;
+
+  function mtimeOf(node) {
+    return ONE_TIMESTAMP ? node.timestamp : node.mtime;
+  }
+
   function setTimes(node, mtime) {
-    node.atime = node.mtime = node.ctime = mtime;
-    // Emscripten before 3.1.62 (Pyodide 0.27) kept one `timestamp` instead of three times.
-    if ("timestamp" in node) node.timestamp = mtime;
+    if (ONE_TIMESTAMP) node.timestamp = mtime;
+    else node.atime = node.mtime = node.ctime = mtime;
   }
 
   // Takes `node` out of its directory, as unlink/rmdir do after their checks.
@@ -190,6 +197,8 @@
     makeNode,
     updateNode,
     setTimes,
+    mtimeOf,
+    ONE_TIMESTAMP,
     unlinkNode,
     moveNode,
     openForWriting,

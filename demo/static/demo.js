@@ -72,7 +72,7 @@ s = autosync.status("/data")
 
 if (!params.has("manual")) {
   try {
-    await py(`import autosync\nawait autosync.start("/data", debounce_ms=500)\nNone`);
+    await py(`import autosync\nawait autosync.start("/data", debounce_ms=500).ready()\nNone`);
     document.getElementById("note-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const note = document.getElementById("note");

@@ -43,7 +43,7 @@ class Session:
             f"{k}={v!r}"
             for k, v in {"debounce_ms": debounce_ms, "max_wait_ms": max_wait_ms, **more}.items()
         )
-        page.python(f"import autosync\nawait autosync.start('/data', {args})\nNone")
+        page.python(f"import autosync\nawait autosync.start('/data', {args}).ready()\nNone")
         return page
 
     def kill_after(self, seconds: float) -> None:

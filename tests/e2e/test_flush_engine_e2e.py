@@ -355,7 +355,7 @@ def test_data_saved_by_storage_format_1_is_restored_and_kept(session):
         expected[key] = entry
     page.python(
         f"import autosync\nawait autosync.start('/data', debounce_ms={NEVER_MS}, "
-        f"max_wait_ms={NEVER_MS})\nNone"
+        f"max_wait_ms={NEVER_MS}).ready()\nNone"
     )
     assert_same_tree(describe(page), expected, mtime_tolerance_s=1.0)
 

@@ -26,7 +26,7 @@ def test_node(script: str) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=400,
         check=False,
     )
     assert done.returncode == 0, f"node --test {script} failed:\n{done.stdout}\n{done.stderr}"

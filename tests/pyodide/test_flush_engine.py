@@ -15,7 +15,7 @@ async def test_a_small_change_to_a_large_file_writes_only_its_chunk(selenium):
     from autosync import _pyodide
 
     chunk = _pyodide._js_api().CHUNK_SIZE
-    m = await autosync.start("/t-chunk", debounce_ms=10**6, max_wait_ms=10**6)
+    m = await autosync.start("/t-chunk", debounce_ms=10**6, max_wait_ms=10**6).ready()
     with open("/t-chunk/big.bin", "wb") as f:
         f.write(os.urandom(12 * chunk + 100))
     await m.flush()
@@ -51,7 +51,7 @@ async def test_random_writes_truncations_and_holes_restore_byte_identical(seleni
 
     chunk = _pyodide._js_api().CHUNK_SIZE
     rng = random.Random(7)
-    m = await autosync.start("/t-random", debounce_ms=10**6, max_wait_ms=10**6)
+    m = await autosync.start("/t-random", debounce_ms=10**6, max_wait_ms=10**6).ready()
     path = "/t-random/file.bin"
     with open(path, "wb") as f:
         f.write(rng.randbytes(6 * chunk + 11))
@@ -94,7 +94,7 @@ async def test_random_writes_truncations_and_holes_restore_byte_identical(seleni
     before = {p: digest(p) for p in (path, "/t-random/shrunk.bin")}
     await m.stop()
     pyodide_js.FS.unmount("/t-random")  # forget the files in memory, as a reload would
-    await autosync.start("/t-random")
+    await autosync.start("/t-random").ready()
     after = {p: digest(p) for p in before}
     assert after == before
     with open("/t-random/shrunk.bin", "rb") as f:
@@ -109,7 +109,7 @@ async def test_fsync_starts_a_flush_at_once(selenium):
 
     import autosync
 
-    m = await autosync.start("/t-fsync", debounce_ms=10**6, max_wait_ms=10**6)
+    m = await autosync.start("/t-fsync", debounce_ms=10**6, max_wait_ms=10**6).ready()
     fd = os.open("/t-fsync/log.txt", os.O_WRONLY | os.O_CREAT)
     os.write(fd, b"must be durable")
     assert m.status().pending_changes == 1
@@ -131,7 +131,7 @@ async def test_the_write_path_flushes_while_python_does_not_yield(selenium):
 
     import autosync
 
-    m = await autosync.start("/t-busy", debounce_ms=50, max_wait_ms=50)
+    m = await autosync.start("/t-busy", debounce_ms=50, max_wait_ms=50).ready()
     deadline = time.monotonic() + 0.6
     n = 0
     with open("/t-busy/counter.txt", "w") as f:
@@ -159,7 +159,7 @@ async def test_a_failed_partial_flush_rewrites_the_whole_file_next_time(selenium
 
     api = _pyodide._js_api()
     chunk = api.CHUNK_SIZE
-    m = await autosync.start("/t-refail", debounce_ms=10**6, max_wait_ms=10**6)
+    m = await autosync.start("/t-refail", debounce_ms=10**6, max_wait_ms=10**6).ready()
     with open("/t-refail/big.bin", "wb") as f:
         f.write(os.urandom(4 * chunk))
     await m.flush()
@@ -184,7 +184,7 @@ async def test_restore_reports_progress_to_the_callback_and_status(selenium):
     from autosync import _pyodide
 
     chunk = _pyodide._js_api().CHUNK_SIZE
-    m = await autosync.start("/t-progress")
+    m = await autosync.start("/t-progress").ready()
     os.makedirs("/t-progress/d")
     for i in range(30):
         with open(f"/t-progress/d/{i}.txt", "w") as f:
@@ -196,7 +196,7 @@ async def test_restore_reports_progress_to_the_callback_and_status(selenium):
 
     seen = []
     m = autosync.start("/t-progress", on_progress=seen.append)
-    await m
+    await m.ready()
     last = seen[-1]
     assert last.entries_done == last.entries_total == 32
     assert last.bytes_done == last.bytes_total == 100 * chunk + sum(range(30))

@@ -11,7 +11,7 @@ async def test_start_returns_an_awaitable_handle_that_saves_changes(selenium):
     import autosync
 
     m = autosync.start("/t-handle", debounce_ms=10, max_wait_ms=100)
-    assert await m is m
+    assert await m.ready() is m
     assert m.status().state == "idle"
     with open("/t-handle/a.txt", "w") as f:
         f.write("hello")
@@ -32,7 +32,7 @@ async def test_restore_never_overwrites_files_written_before_it_completes(seleni
 
     import autosync
 
-    m = await autosync.start("/t-early")
+    m = await autosync.start("/t-early").ready()
     for name in ("a.txt", "b.txt"):
         with open(f"/t-early/{name}", "w") as f:
             f.write("saved")
@@ -46,14 +46,14 @@ async def test_restore_never_overwrites_files_written_before_it_completes(seleni
     )
     m2 = autosync.mounts()[-1]
     assert m2 is not m
-    await m2
+    await m2.ready()
     assert open("/t-early/a.txt").read() == "local"
     assert open("/t-early/b.txt").read() == "saved"
     assert m2.status().restored["kept"] == 1
     await m2.stop()
 
     pyodide_js.FS.unmount("/t-early")
-    await autosync.start("/t-early")
+    await autosync.start("/t-early").ready()
     assert open("/t-early/a.txt").read() == "local"
     await autosync.stop("/t-early")
 
@@ -75,7 +75,7 @@ async def test_stop_leaves_emscripten_operations_as_they_were(selenium):
         "          FS.streams[fd].stream_ops === memfs.stream];"
         "}"
     )
-    m = await autosync.start("/t-stop")
+    m = await autosync.start("/t-stop").ready()
     f = open("/t-stop/open.log", "w")  # stays open across stop()
     f.write("x")
     f.flush()
@@ -87,7 +87,7 @@ async def test_stop_leaves_emscripten_operations_as_they_were(selenium):
     assert m.status().pending_changes == 0
 
     # start() again resumes saving, with the files in place
-    m2 = await autosync.start("/t-stop")
+    m2 = await autosync.start("/t-stop").ready()
     assert os.listdir("/t-stop") == ["open.log"]
     await m2.flush()  # what changed while stopped
     f.write("!")
@@ -103,7 +103,7 @@ async def test_failed_flush_keeps_changes_pending_and_recovers(selenium):
 
     import autosync
 
-    m = await autosync.start("/t-fail", debounce_ms=60000, max_wait_ms=60000)
+    m = await autosync.start("/t-fail", debounce_ms=60000, max_wait_ms=60000).ready()
     with open("/t-fail/a.txt", "w") as f:
         f.write("kept")
     m._backend._js.db.close()  # IndexedDB refuses every transaction on a closed connection
@@ -128,13 +128,13 @@ async def test_bad_mount_points_are_refused_and_nothing_is_lost(selenium):
 
     import autosync
 
-    m = await autosync.start("/t-bad", debounce_ms=100)
+    m = await autosync.start("/t-bad", debounce_ms=100).ready()
     assert autosync.start("/t-bad/", debounce_ms=100) is m
     with pytest.raises(autosync.ConfigError, match=r"debounce_ms: 100\.0 now, 200\.0 asked"):
         autosync.start("/t-bad", debounce_ms=200)
     with pytest.raises(autosync.MountError, match="inside the autosync directory '/t-bad'"):
         autosync.start("/t-bad/inner")
-    inner = await autosync.start("/t-outer/inner")
+    inner = await autosync.start("/t-outer/inner").ready()
     with pytest.raises(
         autosync.MountError, match="contains the autosync directory '/t-outer/inner'"
     ):
@@ -189,7 +189,7 @@ async def test_data_from_a_newer_format_is_refused_and_left_untouched(selenium):
     )
     assert await store("write") == 99
     with pytest.raises(autosync.RestoreError, match="newer autosync \\(storage format 99"):
-        await autosync.start("/t-newer")
+        await autosync.start("/t-newer").ready()
     assert autosync.status("/t-newer").state == "failed"
     with open("/t-newer/local.txt", "w") as f:  # not saved, and saving it must not downgrade
         f.write("local")
@@ -197,11 +197,11 @@ async def test_data_from_a_newer_format_is_refused_and_left_untouched(selenium):
 
     # Once the data is readable, start() restores it and adds what was written meanwhile to it.
     assert await store("downgrade") == 1
-    m = await autosync.start("/t-newer")
+    m = await autosync.start("/t-newer").ready()
     assert sorted(os.listdir("/t-newer")) == ["local.txt", "x"]
     await m.stop()
     pyodide_js.FS.unmount("/t-newer")  # forget the files in memory, as a reload would
-    await autosync.start("/t-newer")
+    await autosync.start("/t-newer").ready()
     assert sorted(os.listdir("/t-newer")) == ["local.txt", "x"]
     assert open("/t-newer/local.txt").read() == "local"
     await autosync.stop("/t-newer")
@@ -215,7 +215,7 @@ async def test_start_after_stop_saves_what_changed_while_stopped(selenium):
 
     import autosync
 
-    m = await autosync.start("/t-resume")
+    m = await autosync.start("/t-resume").ready()
     for name in ("keep.txt", "gone.txt", "sub/deep.txt"):
         os.makedirs(os.path.dirname(f"/t-resume/{name}"), exist_ok=True)
         with open(f"/t-resume/{name}", "w") as f:
@@ -230,12 +230,12 @@ async def test_start_after_stop_saves_what_changed_while_stopped(selenium):
     with open("/t-resume/new.txt", "w") as f:
         f.write("new")
 
-    m = await autosync.start("/t-resume")
+    m = await autosync.start("/t-resume").ready()
     assert sorted(os.listdir("/t-resume")) == ["keep.txt", "new.txt"]  # nothing came back
     assert m.status().dirty
     await m.stop()
     pyodide_js.FS.unmount("/t-resume")  # forget the files in memory, as a reload would
-    await autosync.start("/t-resume")
+    await autosync.start("/t-resume").ready()
     assert sorted(os.listdir("/t-resume")) == ["keep.txt", "new.txt"]
     assert open("/t-resume/keep.txt").read() == "v2"
     await autosync.stop("/t-resume")
@@ -250,14 +250,14 @@ async def test_device_nodes_are_not_saved_as_files(selenium):
 
     import autosync
 
-    m = await autosync.start("/t-dev")
+    m = await autosync.start("/t-dev").ready()
     # Python's os has no mknod in Pyodide; C code reaches the same FS.mknod.
     pyodide_js.FS.mknod("/t-dev/null", stat.S_IFCHR | 0o666, pyodide_js.FS.makedev(1, 3))
     with open("/t-dev/file.txt", "w") as f:
         f.write("a file")
     await m.stop()
     pyodide_js.FS.unmount("/t-dev")  # forget the files in memory, as a reload would
-    m = await autosync.start("/t-dev")
+    m = await autosync.start("/t-dev").ready()
     assert os.listdir("/t-dev") == ["file.txt"]
     assert m.status().restored["failed"] == []
     await m.stop()
@@ -269,7 +269,7 @@ async def test_deleting_the_database_elsewhere_is_not_blocked_and_saving_goes_on
 
     import autosync
 
-    m = await autosync.start("/t-vc")
+    m = await autosync.start("/t-vc").ready()
     with open("/t-vc/a.txt", "w") as f:
         f.write("a")
     await m.flush()

@@ -139,3 +139,18 @@ def test_invalid_toml_is_reported(tmp_path):
 def test_missing_config_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         resolve({}, environ={}, config_file=str(tmp_path / "nope.toml"))
+
+
+def test_conflict_and_persistence_settings_from_every_source(tmp_path):
+    s = resolve({"path": "/data"}, environ={})
+    assert (s.keep_conflicts, s.persist) == (False, "auto")
+    f = write(tmp_path, 'path = "/d"\nkeep_conflicts = true\npersist = false\n')
+    s = resolve({}, environ={}, config_file=f)
+    assert (s.keep_conflicts, s.persist) == (True, False)
+    s = resolve({}, environ={"AUTOSYNC_PATH": "/d", "AUTOSYNC_PERSIST": "Auto"})
+    assert s.persist == "auto"
+
+
+def test_bad_persist_value_names_the_choices():
+    with pytest.raises(ConfigError, match=r"persist: expected true, false or 'auto', got 'sometimes'"):
+        resolve({"path": "/d", "persist": "sometimes"}, environ={})

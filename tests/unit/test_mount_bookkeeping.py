@@ -146,7 +146,7 @@ def run(coro):
 def test_background_loop_saves_a_change_after_the_debounce():
     async def scenario():
         b = Backend()
-        m = await started(b, debounce_ms=10, max_wait_ms=50)
+        m = await started(b, debounce_ms=10, max_wait_ms=50).ready()
         b.change("a.txt")
         for _ in range(100):
             if b.saved:
@@ -162,7 +162,7 @@ def test_background_loop_saves_a_change_after_the_debounce():
 def test_failed_flush_keeps_changes_pending_and_reports_the_error():
     async def scenario():
         b = Backend()
-        m = await started(b, **NO_TIMERS)
+        m = await started(b, **NO_TIMERS).ready()
         b.change("a.txt")
         b.fail_next = 1
         with pytest.raises(FlushError, match="QuotaExceededError"):
@@ -184,7 +184,7 @@ def test_failed_flush_keeps_changes_pending_and_reports_the_error():
 def test_background_failures_are_retried_until_saved():
     async def scenario():
         b = Backend()
-        m = await started(b, debounce_ms=1, max_wait_ms=5, retry_min_ms=5, retry_max_ms=10)
+        m = await started(b, debounce_ms=1, max_wait_ms=5, retry_min_ms=5, retry_max_ms=10).ready()
         b.fail_next = 3
         b.change("x")
         for _ in range(200):
@@ -201,7 +201,7 @@ def test_background_failures_are_retried_until_saved():
 def test_stop_saves_pending_changes_then_detaches():
     async def scenario():
         b = Backend()
-        m = await started(b, **NO_TIMERS)
+        m = await started(b, **NO_TIMERS).ready()
         b.change("late.txt")
         await m.stop()
         assert b.saved == [["late.txt"]]
@@ -213,7 +213,7 @@ def test_stop_saves_pending_changes_then_detaches():
 def test_stop_whose_final_save_fails_keeps_running():
     async def scenario():
         b = Backend()
-        m = await started(b, **NO_TIMERS)
+        m = await started(b, **NO_TIMERS).ready()
         b.change("x")
         b.fail_next = 1
         with pytest.raises(FlushError):
@@ -237,7 +237,7 @@ def test_failed_restore_detaches_reports_and_allows_a_new_start(blocking):
         else:
             m.begin(blocking=False, run_sync=run_to_end)
         with pytest.raises(RestoreError, match="backing store"):
-            await m
+            await m.ready()
         status = m.status()
         assert status.state == "failed" and "restore failed" in (status.last_error or "")
         assert b.detached and m.restartable and not m.stopped
@@ -262,8 +262,8 @@ def test_module_flush_and_stop_skip_a_mount_whose_restore_failed(monkeypatch):
         running.begin(blocking=False, run_sync=run_to_end)
         monkeypatch.setattr(autosync, "_mounts", {"/a": failed, "/b": running})
         with pytest.raises(RestoreError):
-            await failed
-        await running
+            await failed.ready()
+        await running.ready()
         healthy.change("x")
         await autosync.flush()
         assert healthy.saved == [["x"]]
@@ -281,7 +281,7 @@ def test_restore_progress_reaches_the_callback_and_the_status():
         b = Backend()
         m = Mount(resolve({"path": "/data", **NO_TIMERS}, environ={}), b, on_progress=seen.append)
         m.begin(blocking=False, run_sync=run_to_end)
-        await m
+        await m.ready()
         assert seen == [RestoreProgress(1, 2, 10, 20), RestoreProgress(2, 2, 20, 20)]
         assert m.status().restore_progress == RestoreProgress(2, 2, 20, 20)
         assert b.started
@@ -299,9 +299,64 @@ def test_a_failing_progress_callback_does_not_fail_the_restore(caplog):
             resolve({"path": "/data", **NO_TIMERS}, environ={}), Backend(), on_progress=broken
         )
         m.begin(blocking=False, run_sync=run_to_end)
-        await m
+        await m.ready()
         assert m.status().state == "idle"
         await m.stop()
 
     run(scenario())
     assert "on_progress callback failed" in caplog.text
+
+
+def test_the_handle_is_not_awaitable_and_ready_returns_it():
+    # JavaScript takes any Python awaitable for a promise: a handle that awaited to itself, returned
+    # from runPythonAsync, would be adopted again and again and never settle.
+    async def scenario():
+        m = started(Backend(), **NO_TIMERS)
+        assert not hasattr(m, "__await__")
+        assert await m.ready() is m
+        await m.stop()
+
+    run(scenario())
+
+
+def test_one_warning_per_streak_of_failures_and_a_note_when_saving_works_again(caplog):
+    async def scenario():
+        b = Backend()
+        m = await started(b, **NO_TIMERS).ready()
+        b.change("a.txt")
+        b.fail_next = 3
+        for _ in range(3):
+            with pytest.raises(FlushError):
+                await m.flush()
+        await m.flush()
+        await m.stop()
+
+    with caplog.at_level("DEBUG", logger="autosync"):
+        run(scenario())
+    failures = [r for r in caplog.records if "flush failed" in r.getMessage()]
+    assert [r.levelname for r in failures] == ["WARNING", "DEBUG", "DEBUG"]
+    assert any(
+        r.levelname == "INFO" and "saving works again after 3 failed attempts" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize("kind", ["unavailable", "blocked"])
+def test_indexeddb_refused_at_start_is_a_storage_unavailable_error(kind):
+    from autosync._pyodide import JsFailure
+    from autosync.errors import StorageUnavailableError
+
+    async def scenario():
+        b = Backend()
+        b.restore_error = JsFailure("SecurityError: The operation is insecure.", kind)
+        m = Mount(resolve({"path": "/data"}, environ={}), b)
+        m.begin(blocking=False, run_sync=run_to_end)
+        with pytest.raises(StorageUnavailableError) as caught:
+            await m.ready()
+        message = str(caught.value)
+        assert "IndexedDB, the browser's storage, is unavailable here" in message
+        assert "SecurityError: The operation is insecure." in message
+        assert "stay in memory only" in message
+        assert m.status().state == "failed" and b.detached
+
+    run(scenario())
