@@ -21,9 +21,22 @@
   const now = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
   // The change tracker's clock (ms). The write path must not read a clock of its own: in Chromium 156
   // performance.now() took ~170 ns and Date.now() ~40 ns, against ~1.1 us for a whole 100-byte
-  // os.write(). MEMFS's write has just set node.mtime from Date.now(), so writes pass that reading;
-  // the rarer changes (create, unlink, setattr, ...) read this clock themselves.
+  // os.write(). MEMFS's write has just set the node's mtime from Date.now(), so writes pass that
+  // reading; the rarer changes (create, unlink, setattr, ...) read this clock themselves.
   const clock = () => Date.now();
+
+  // A node's times. Emscripten 3.1.58 (Pyodide 0.27) keeps one `timestamp` per node, which stat reports
+  // as atime, mtime and ctime; later versions keep `atime`, `mtime` and `ctime` and no `timestamp`.
+  const ONE_TIMESTAMP = "timestamp" in FS.root;
+  const mtimeOf = ONE_TIMESTAMP ? (node) => node.timestamp : (node) => node.mtime;
+  // Entries saved on Pyodide 0.27 by autosync 0.1.0 before mtimeOf existed have no time: such a node
+  // keeps the time it was created with, since a NaN time makes every stat of it throw inside the
+  // system call (a fatal error for Pyodide).
+  function setTimes(node, ms) {
+    if (!Number.isFinite(ms)) return;
+    if (ONE_TIMESTAMP) node.timestamp = ms;
+    else node.atime = node.mtime = node.ctime = ms;
+  }
 
   function describeError(e) {
     if (e && e.name && e.message) return `${e.name}: ${e.message}`;
@@ -281,7 +294,7 @@
       const written = write(stream, buffer, offset, length, position, canOwn);
       if (written) {
         // MEMFS's write just set mtime from Date.now(): the change's time on `clock`.
-        const t = node.mtime;
+        const t = mtimeOf(node);
         // canOwn makes MEMFS adopt the buffer as the whole file, whatever the position.
         if (canOwn) tracker.whole(node, t);
         else tracker.bytes(node, position < before ? position : before, position + written, t);
@@ -443,7 +456,7 @@
       if (chunked.length) await this.restoreChunked(db, chunked, stats, progress, report);
       // Creating children bumps a directory's mtime, so directories get theirs back last.
       this.paused(() => {
-        for (const [path, mtime] of dirTimes.reverse()) FS.utime(path, mtime, mtime);
+        for (const [node, mtime] of dirTimes.reverse()) setTimes(node, mtime);
       });
       this.restored = true;
       return stats;
@@ -498,8 +511,7 @@
       if (!this.restorable(rel, stats)) return;
       const path = `${this.mountpoint}/${rel}`;
       try {
-        FS.mkdir(path, entry.mode & 0o7777);
-        dirTimes.push([path, entry.mtime]);
+        dirTimes.push([FS.mkdir(path, entry.mode & 0o7777), entry.mtime]);
         stats.dirs++;
       } catch (e) {
         stats.failed.push(`${rel}: ${e.message || e}`);
@@ -511,7 +523,7 @@
       try {
         const node = FS.symlink(entry.link, `${this.mountpoint}/${rel}`);
         // Set on the node: FS.utime would follow the link.
-        if (node) node.atime = node.mtime = node.ctime = entry.mtime;
+        if (node) setTimes(node, entry.mtime);
         stats.links++;
       } catch (e) {
         stats.failed.push(`${rel}: ${e.message || e}`);
@@ -526,7 +538,7 @@
         const node = FS.create(`${this.mountpoint}/${rel}`, entry.mode & 0o7777);
         node.contents = bytes;
         node.usedBytes = bytes.byteLength;
-        node.atime = node.mtime = node.ctime = entry.mtime;
+        setTimes(node, entry.mtime);
         if (chunked !== null) this.synced.set(node, { rel, chunked });
         stats.files++;
         stats.bytes += bytes.byteLength;
@@ -688,13 +700,13 @@
         const same = !whole && prior !== undefined && prior.rel === rel;
         const chunkedNow = store.chunkCount(bytes.byteLength, this.chunkSize) > 0;
         const all = !same || chunks === null || (chunkedNow && !prior.chunked);
-        writer.file(rel, node.mode, node.mtime, bytes, all ? null : chunks, same && !prior.chunked);
+        writer.file(rel, node.mode, mtimeOf(node), bytes, all ? null : chunks, same && !prior.chunked);
         this.synced.set(node, { rel, chunked: chunkedNow });
         written.push(node);
       } else if (FS.isDir(node.mode)) {
-        writer.dir(rel, node.mode, node.mtime);
+        writer.dir(rel, node.mode, mtimeOf(node));
       } else if (FS.isLink(node.mode)) {
-        writer.link(rel, node.mode, node.mtime, node.link);
+        writer.link(rel, node.mode, mtimeOf(node), node.link);
       } else {
         // Device nodes are not saved (see README): restoring one as a regular file would be wrong.
         writer.remove(rel);
