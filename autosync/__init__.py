@@ -27,6 +27,7 @@ from .errors import (
     MountError,
     NotInPyodideError,
     RestoreError,
+    UnsupportedPyodideError,
 )
 from .mount import Mount, ProgressCallback, RestoreProgress, Status, check_mount_point
 
@@ -42,6 +43,7 @@ __all__ = [
     "RestoreProgress",
     "Settings",
     "Status",
+    "UnsupportedPyodideError",
     "flush",
     "mounts",
     "start",

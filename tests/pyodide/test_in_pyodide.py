@@ -356,3 +356,22 @@ async def test_entries_saved_without_a_time_restore_with_the_time_of_the_restore
     assert all(started - 1 <= t <= time.time() + 1 for t in walked.values()), walked
     assert open("/t-timeless/sub/f.txt").read() == "x"
     await m.stop()
+
+
+@run_in_pyodide(packages=["autosync"])
+def test_start_in_a_pyodide_older_than_0_27_is_refused(selenium):
+    import os
+
+    import pyodide
+    import pytest
+
+    import autosync
+
+    running = pyodide.__version__
+    pyodide.__version__ = "0.26.4"
+    try:
+        with pytest.raises(autosync.UnsupportedPyodideError, match=r"this is Pyodide 0\.26\.4"):
+            autosync.start("/t-old")
+    finally:
+        pyodide.__version__ = running
+    assert not os.path.exists("/t-old")
