@@ -239,7 +239,9 @@ def add_wheel(root: Path, whl: Path) -> None:
             "unvendored_tests": False,
         }
         lock_path.write_text(json.dumps(lock))
-        log(f"registered {whl.name} in {lock_path.relative_to(root)} (imports: {', '.join(imports)})")
+        log(
+            f"registered {whl.name} in {lock_path.relative_to(root)} (imports: {', '.join(imports)})"
+        )
 
 
 def main() -> None:
