@@ -28,6 +28,7 @@ from .errors import (
     NotInPyodideError,
     RestoreError,
     StorageUnavailableError,
+    UnsupportedPyodideError,
 )
 from .mount import Conflict, Mount, ProgressCallback, RestoreProgress, Status, check_mount_point
 
@@ -45,6 +46,7 @@ __all__ = [
     "Settings",
     "Status",
     "StorageUnavailableError",
+    "UnsupportedPyodideError",
     "flush",
     "mounts",
     "start",

@@ -8,15 +8,18 @@ and is evaluated once, on first use.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol, cast
 
-from .errors import NotInPyodideError
+from .errors import NotInPyodideError, UnsupportedPyodideError
 
 IN_PYODIDE = "_pyodide_core" in sys.modules or sys.platform == "emscripten"
+# The oldest Pyodide line autosync runs on; ./dev test runs every pinned line from it to the newest.
+OLDEST_PYODIDE = (0, 27)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,23 @@ def require_pyodide() -> None:
             "files to IndexedDB; this is CPython "
             f"{sys.version.split()[0]} on {sys.platform}. Load autosync in Pyodide, e.g. with "
             "micropip.install() or pyodide.loadPackage()."
+        )
+    import pyodide
+
+    check_pyodide_version(pyodide.__version__)
+
+
+def check_pyodide_version(version: str) -> None:
+    """Raise :class:`UnsupportedPyodideError` if ``version`` (``pyodide.__version__``) is too old.
+
+    A version that does not start with two numbers is let through: it cannot be judged.
+    """
+    parsed = re.match(r"(\d+)\.(\d+)", version)
+    if parsed is not None and (int(parsed[1]), int(parsed[2])) < OLDEST_PYODIDE:
+        oldest = ".".join(map(str, OLDEST_PYODIDE))
+        raise UnsupportedPyodideError(
+            f"autosync supports Pyodide {oldest} and newer; this is Pyodide {version}. Load "
+            f"autosync in Pyodide {oldest} or newer (the README lists the versions it is tested on)."
         )
 
 

@@ -24,6 +24,10 @@ class NotInPyodideError(AutosyncError, RuntimeError):
     """autosync was started outside Pyodide, or in a Pyodide runtime without IndexedDB."""
 
 
+class UnsupportedPyodideError(AutosyncError, RuntimeError):
+    """autosync was started in a Pyodide older than the oldest it supports (0.27)."""
+
+
 class MountError(AutosyncError, OSError):
     """The directory cannot be mounted (not a directory, not empty, inside another mount...)."""
 

@@ -1,19 +1,24 @@
 """A static file server on 127.0.0.1 for the demo page, the local Pyodide and the autosync wheel.
 
 Serves ``demo/static/`` at ``/`` and the assembled distribution (``.build/dist``: Pyodide's files
-and the freshly built autosync wheel) at ``/pyodide/``. Nothing is fetched from the network.
+and the freshly built autosync wheel) at ``/pyodide/``; each older pinned Pyodide that ``./dev``
+assembled (``.build/dist-0.27``...) at ``/pyodide-0.27/``..., which the page loads with
+``?pyodide=0.27``. Nothing is fetched from the network.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "static"
 DIST = ROOT / ".build" / "dist"
+# /pyodide/ -> .build/dist, /pyodide-0.27/ -> .build/dist-0.27
+_DIST_PATH = re.compile(r"/pyodide(-[0-9]+(?:\.[0-9]+)*)?/")
 WHEEL = "autosync-0.1.0-py3-none-any.whl"
 
 _TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm"}
@@ -27,8 +32,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def translate_path(self, path: str) -> str:
         clean = path.split("?", 1)[0].split("#", 1)[0]
-        if clean.startswith("/pyodide/"):
-            return str(DIST / clean[len("/pyodide/") :].lstrip("/"))
+        dist = _DIST_PATH.match(clean)
+        if dist:
+            return str(
+                DIST.with_name(DIST.name + (dist[1] or "")) / clean[dist.end() :].lstrip("/")
+            )
         return str(STATIC / clean.lstrip("/"))
 
     def end_headers(self) -> None:

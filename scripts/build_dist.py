@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Assemble the local Pyodide distribution used by the tests (``.build/dist``).
+"""Assemble the local Pyodide distributions used by the tests: one per pinned Pyodide version.
 
-Pyodide's CDN is unreachable here, so the dist must be complete locally:
+Pyodide's CDN is unreachable here, so each distribution must be complete locally. The versions are
+the npm packages named ``pyodide`` (the newest, assembled in ``.build/dist``) and ``pyodide-<X.Y>``
+(npm aliases of older lines, e.g. ``"pyodide-0.27": "npm:pyodide@0.27.7"``, assembled in
+``.build/dist-<X.Y>``) in package.json. Each distribution holds:
 
-* the core files of the npm package ``pyodide`` (``node_modules/pyodide``);
-* the pure-Python wheels that pytest-pyodide's ``run_in_pyodide`` loads into
-  Pyodide (``pytest`` and its dependency closure from ``pyodide-lock.json``,
-  ``tblib``) plus ``micropip``, downloaded from PyPI at the pinned versions
-  below and stored under the lock file's ``file_name``;
-* a rewritten ``pyodide-lock.json`` whose ``sha256`` entries match those files
-  (Chromium checks them).
+* the core files of its npm package (``node_modules/pyodide``, ``node_modules/pyodide-0.27``...);
+* the pure-Python wheels that pytest-pyodide's ``run_in_pyodide`` loads into Pyodide (``pytest``
+  and its dependency closure, ``tblib``) plus ``micropip``, downloaded from PyPI at exactly the
+  versions that version's ``pyodide-lock.json`` lists and stored under the lock's ``file_name``;
+* a rewritten ``pyodide-lock.json`` whose ``sha256`` entries match those files (Chromium checks
+  them; Pyodide's own builds of these wheels differ from PyPI's).
+
+Packages the lock lists that are not pure Python (``sqlite3`` before Pyodide 314, numpy...) stay
+CDN-only: the tests that need them skip on that version (tests/conftest.py).
 
 Subcommands::
 
-    build_dist.py build [--root DIR]        # (re)assemble .build/dist
-    build_dist.py add-wheel WHEEL [--root]  # copy a project wheel into the dist and
-                                            # register it in the local lock file
+    build_dist.py build [--root DIR]        # (re)assemble every .build/dist*
+    build_dist.py add-wheel WHEEL [--root]  # copy a project wheel into every dist and
+                                            # register it in their lock files
 
 Downloads are cached in ``.build/cache/wheels`` so a rebuild is offline.
 """
@@ -31,34 +36,44 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
 
-# Lock-file package name -> PyPI version. Matches pyodide@314.0.7's pyodide-lock.json.
-# `packaging` is not in the lock's dependency list for pytest but pytest requires it.
-PINNED_WHEELS: dict[str, str] = {
-    "pytest": "9.0.2",
-    "tblib": "3.2.2",
-    "micropip": "0.11.1",
-    "iniconfig": "2.3.0",
-    "pluggy": "1.6.0",
-    "packaging": "26.1",
-    "pygments": "2.20.0",
-    "exceptiongroup": "1.3.1",
-    "attrs": "26.1.0",
-    "six": "1.17.0",
-    "more-itertools": "11.0.1",
-    "py": "1.11.0",
-    "setuptools": "82.0.1",
-    "pyparsing": "3.3.2",
-    "atomicwrites": "1.4.1",  # sdist only on PyPI: built locally with `pip wheel`
-}
-SDIST_ONLY = {"atomicwrites"}
-# Extra dependencies added to the local lock (pytest imports packaging).
+# What pytest-pyodide loads into Pyodide (with their `depends` closure in the lock), and micropip.
+ROOT_PACKAGES = ["pytest", "tblib", "micropip"]
+# Dependencies missing from the lock's entries: pytest imports packaging.
 EXTRA_DEPENDS: dict[str, list[str]] = {"pytest": ["packaging"]}
+# Only an sdist on PyPI: built locally with `pip wheel`.
+SDIST_ONLY = {"atomicwrites"}
 
 CORE_SKIP = {"package.json", "README.md"}
-PYODIDE_PY_VERSION = "3.14"
+NEWEST_NPM_NAME = "pyodide"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One pinned Pyodide: its npm package folder and the dist folder assembled from it."""
+
+    npm_name: str  # "pyodide" (the newest) or "pyodide-0.27"
+    dist: Path
+
+    @property
+    def label(self) -> str:
+        return self.npm_name.removeprefix(NEWEST_NPM_NAME).lstrip("-") or "newest"
+
+
+def versions(root: Path) -> list[Version]:
+    """The Pyodide versions pinned in package.json, the newest first."""
+    deps = json.loads((root / "package.json").read_text())["devDependencies"]
+    names = sorted(n for n in deps if n == NEWEST_NPM_NAME or n.startswith(NEWEST_NPM_NAME + "-"))
+    if NEWEST_NPM_NAME not in names:
+        raise SystemExit(f"package.json pins no '{NEWEST_NPM_NAME}' (the newest Pyodide)")
+    older = [n for n in names if n != NEWEST_NPM_NAME]
+    build = root / ".build"
+    return [Version(NEWEST_NPM_NAME, build / "dist")] + [
+        Version(n, build / ("dist" + n.removeprefix(NEWEST_NPM_NAME))) for n in reversed(older)
+    ]
 
 
 def log(msg: str) -> None:
@@ -91,22 +106,40 @@ def pip(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def fetch_wheels(cache: Path) -> dict[str, Path]:
+def needed_wheels(packages: dict[str, dict[str, object]]) -> dict[str, str]:
+    """Lock package name -> version, for ROOT_PACKAGES and everything they depend on."""
+    out: dict[str, str] = {}
+    todo = list(ROOT_PACKAGES)
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        entry = packages.get(name)
+        if entry is None:
+            raise SystemExit(f"{name} is not in pyodide-lock.json")
+        out[name] = str(entry["version"])
+        depends = entry["depends"]
+        assert isinstance(depends, list)
+        todo.extend(depends + EXTRA_DEPENDS.get(name, []))
+    return out
+
+
+def fetch_wheels(cache: Path, wanted: dict[str, str], python: str) -> dict[str, Path]:
     cache.mkdir(parents=True, exist_ok=True)
-    missing = {n: v for n, v in PINNED_WHEELS.items() if not find_cached(cache, n, v)}
+    missing = {n: v for n, v in wanted.items() if not find_cached(cache, n, v)}
     binary = {n: v for n, v in missing.items() if n not in SDIST_ONLY}
     if binary:
         log(f"downloading {len(binary)} wheels from PyPI: {', '.join(sorted(binary))}")
         pip(
             "download", "-q", "--no-deps", "--only-binary=:all:",
-            "--python-version", PYODIDE_PY_VERSION, "-d", str(cache),
+            "--python-version", python, "-d", str(cache),
             *(f"{n}=={v}" for n, v in binary.items()),
         )  # fmt: skip
     for name in SDIST_ONLY & missing.keys():
         log(f"building wheel for {name} (sdist only)")
-        pip("wheel", "-q", "--no-deps", "-w", str(cache), f"{name}=={PINNED_WHEELS[name]}")
+        pip("wheel", "-q", "--no-deps", "-w", str(cache), f"{name}=={wanted[name]}")
     out = {}
-    for name, version in PINNED_WHEELS.items():
+    for name, version in wanted.items():
         whl = find_cached(cache, name, version)
         if whl is None:
             raise SystemExit(f"wheel for {name}=={version} not found in {cache}")
@@ -116,31 +149,23 @@ def fetch_wheels(cache: Path) -> dict[str, Path]:
     return out
 
 
-def build(root: Path) -> None:
-    src = root / "node_modules" / "pyodide"
-    dist = root / ".build" / "dist"
+def build_one(root: Path, version: Version) -> None:
+    src = root / "node_modules" / version.npm_name
     cache = root / ".build" / "cache" / "wheels"
     if not (src / "pyodide-lock.json").is_file():
         raise SystemExit(f"{src} is missing: run `npm ci` first")
-
-    wheels = fetch_wheels(cache)
+    lock = json.loads((src / "pyodide-lock.json").read_text())
+    packages = lock["packages"]
+    python = ".".join(lock["info"]["python"].split(".")[:2])
+    wheels = fetch_wheels(cache, needed_wheels(packages), python)
 
     tmp = Path(tempfile.mkdtemp(prefix="dist.", dir=root / ".build"))
     try:
         for f in src.iterdir():
             if f.is_file() and f.name not in CORE_SKIP and not f.name.endswith(".d.ts"):
                 shutil.copy2(f, tmp / f.name)
-        lock = json.loads((src / "pyodide-lock.json").read_text())
-        packages = lock["packages"]
         for name, whl in wheels.items():
-            entry = packages.get(name)
-            version = PINNED_WHEELS[name]
-            if entry is None:
-                raise SystemExit(f"{name} is not in pyodide-lock.json")
-            if entry["version"] != version:
-                log(f"note: {name} lock={entry['version']} pinned={version}; updating lock entry")
-                entry["version"] = version
-                entry["file_name"] = whl.name
+            entry = packages[name]
             dest = tmp / entry["file_name"]
             shutil.copy2(whl, dest)
             entry["sha256"] = sha256(dest)
@@ -148,14 +173,25 @@ def build(root: Path) -> None:
                 if dep not in entry["depends"]:
                     entry["depends"].append(dep)
         (tmp / "pyodide-lock.json").write_text(json.dumps(lock))
-        if dist.exists():
-            shutil.rmtree(dist)
-        tmp.rename(dist)
+        if version.dist.exists():
+            shutil.rmtree(version.dist)
+        tmp.rename(version.dist)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    n_files = sum(1 for _ in dist.iterdir())
-    log(f"assembled {dist} ({n_files} files, pyodide {lock['info'].get('python')})")
+    npm_version = json.loads((src / "package.json").read_text())["version"]
+    log(f"assembled {version.dist.relative_to(root)}: Pyodide {npm_version}, Python {python}")
+
+
+def build(root: Path) -> None:
+    pinned = versions(root)
+    for version in pinned:
+        build_one(root, version)
+    # A version no longer pinned must not be tested any more.
+    for stale in (root / ".build").glob("dist-*"):
+        if stale not in {v.dist for v in pinned}:
+            log(f"removing {stale.relative_to(root)} (not pinned in package.json)")
+            shutil.rmtree(stale)
 
 
 def wheel_metadata(whl: Path) -> tuple[str, str, list[str]]:
@@ -173,37 +209,39 @@ def wheel_metadata(whl: Path) -> tuple[str, str, list[str]]:
 
 
 def add_wheel(root: Path, whl: Path) -> None:
-    """Copy a project wheel into the dist and register it in the local lock file.
+    """Copy a project wheel into every dist and register it in their local lock files.
 
     Registration lets tests load it by package name (``packages=["autosync"]``) and
     lets ``run_in_pyodide`` auto-load it from ``import autosync`` in the test body.
     """
-    dist = root / ".build" / "dist"
-    lock_path = dist / "pyodide-lock.json"
     name, version, imports = wheel_metadata(whl)
     key = norm(name)
     prefix = name.replace("-", "_")
-    for old in dist.glob(f"{prefix}-*.whl"):
-        if old.name != whl.name:
-            old.unlink()
-    dest = dist / whl.name
-    if whl.resolve() != dest.resolve():
-        shutil.copy2(whl, dest)
-    lock = json.loads(lock_path.read_text())
-    lock["packages"][key] = {
-        "name": key,
-        "version": version,
-        "file_name": whl.name,
-        "install_dir": "site",
-        "sha256": sha256(dest),
-        "package_type": "package",
-        "imports": imports,
-        "depends": [],
-        "tool": {},
-        "unvendored_tests": False,
-    }
-    lock_path.write_text(json.dumps(lock))
-    log(f"registered {whl.name} in {lock_path.relative_to(root)} (imports: {', '.join(imports)})")
+    for dist in (v.dist for v in versions(root)):
+        lock_path = dist / "pyodide-lock.json"
+        for old in dist.glob(f"{prefix}-*.whl"):
+            if old.name != whl.name:
+                old.unlink()
+        dest = dist / whl.name
+        if whl.resolve() != dest.resolve():
+            shutil.copy2(whl, dest)
+        lock = json.loads(lock_path.read_text())
+        lock["packages"][key] = {
+            "name": key,
+            "version": version,
+            "file_name": whl.name,
+            "install_dir": "site",
+            "sha256": sha256(dest),
+            "package_type": "package",
+            "imports": imports,
+            "depends": [],
+            "tool": {},
+            "unvendored_tests": False,
+        }
+        lock_path.write_text(json.dumps(lock))
+        log(
+            f"registered {whl.name} in {lock_path.relative_to(root)} (imports: {', '.join(imports)})"
+        )
 
 
 def main() -> None:

@@ -32,16 +32,31 @@ over between tests); ``selenium_standalone`` is a fresh runtime per test.
 
 In node, IndexedDB comes from npm ``fake-indexeddb`` (in memory, per node process): it is
 installed as ``indexedDB``/``IDB*`` globals both for Emscripten's IDBFS and for ``js.*``.
+
+Pyodide versions
+----------------
+``--dist-dir`` picks the Pyodide under test: ``.build/dist`` is the newest (every test runs on it),
+``.build/dist-0.27`` and the like are the older pinned versions. ``./dev test`` runs pytest once more
+on each older one with ``-m "pyodide or every_pyodide"``: every Pyodide test (all sharing one
+runtime per browser, see ``selenium_module_scope``) and the end-to-end tests marked
+``every_pyodide``, on the demo page's ``?pyodide=0.27``. A test marked ``needs_package("sqlite3")``
+skips, saying why, where that Pyodide has the package only on its CDN.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_pyodide import get_global_config
+from pytest_pyodide.fixture import selenium_common
 
 from demo.browser import CHROMIUM_FLAGS
 
@@ -86,9 +101,81 @@ def _configure_pytest_pyodide() -> None:
 _configure_pytest_pyodide()
 
 
+@dataclass(frozen=True)
+class PyodideUnderTest:
+    """The distribution given by ``--dist-dir``: ``.build/dist`` (newest) or ``.build/dist-0.27``..."""
+
+    dist: Path
+
+    @property
+    def label(self) -> str:
+        """``""`` for the newest, else the version line: ``"0.27"`` for ``.build/dist-0.27``."""
+        return self.dist.name.removeprefix("dist").lstrip("-")
+
+    def missing_offline(self, package: str) -> str | None:
+        """Why ``package`` cannot be loaded from this dist, or None if it can."""
+        lock = json.loads((self.dist / "pyodide-lock.json").read_text())
+        entry = lock["packages"].get(package)
+        if entry is None or (self.dist / entry["file_name"]).is_file():
+            return None  # in the standard library, or assembled by build_dist
+        return (
+            f"needs {package}, which Pyodide {self.label or 'newest'} (Python "
+            f"{lock['info']['python']}) ships as a separate package, {entry['file_name']}, served "
+            "only from Pyodide's CDN: not in the npm package, not on PyPI, so not available offline"
+        )
+
+
+def pyodide_under_test(config: pytest.Config) -> PyodideUnderTest:
+    return PyodideUnderTest(Path(config.option.dist_dir))
+
+
+@pytest.fixture(scope="session")
+def pyodide_label(request: pytest.FixtureRequest) -> str:
+    """The Pyodide under test: ``""`` for the newest, ``"0.27"`` for ``.build/dist-0.27``..."""
+    return pyodide_under_test(request.config).label
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark tests by folder: tests/pyodide -> ``pyodide``, tests/e2e -> ``e2e``."""
+    """Mark tests by folder: tests/pyodide -> ``pyodide``, tests/e2e -> ``e2e``; skip a test whose
+    ``needs_package`` this Pyodide cannot load offline."""
+    under_test = pyodide_under_test(config)
     for item in items:
         parts = item.path.relative_to(ROOT).parts
         if len(parts) > 1 and parts[0] == "tests" and parts[1] in ("pyodide", "e2e"):
             item.add_marker(parts[1])
+        for mark in item.iter_markers("needs_package"):
+            reason = under_test.missing_offline(mark.args[0])
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def _shared_pyodides(web_server_main: Any) -> Iterator[tuple[contextlib.ExitStack, dict[str, Any]]]:
+    # Depends on the web server so that the runtimes close before it does.
+    with contextlib.ExitStack() as stack:
+        yield stack, {}
+
+
+@pytest.fixture(scope="module")
+def selenium_module_scope(
+    request: pytest.FixtureRequest,
+    runtime: str,
+    web_server_main: Any,
+    playwright_browsers: Any,
+    _shared_pyodides: tuple[contextlib.ExitStack, dict[str, Any]],
+    pyodide_label: str,
+) -> Iterator[Any]:
+    """pytest-pyodide's Pyodide behind the ``selenium`` fixture: one per module and runtime on the
+    newest Pyodide, as the plugin does; on an older one, one per runtime for the whole run, since
+    loading Pyodide takes ~10 s and the older versions must fit a small share of the suite's time
+    (every test uses its own directories, so they may share a runtime)."""
+    if not pyodide_label:
+        with selenium_common(request, runtime, web_server_main, browsers=playwright_browsers) as s:
+            yield s
+        return
+    stack, runners = _shared_pyodides
+    if runtime not in runners:
+        runners[runtime] = stack.enter_context(
+            selenium_common(request, runtime, web_server_main, browsers=playwright_browsers)
+        )
+    yield runners[runtime]

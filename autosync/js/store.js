@@ -291,6 +291,9 @@
       const id = randomId();
       ids.set(path, id);
       const record = { ...value, id, v: 0 };
+      // autosync 0.1 on Pyodide 0.27 saved no mtimes (it read a field that version lacks): such a
+      // file comes back with the time of the upgrade rather than not at all.
+      if (typeof value.mtime !== "number" || !Number.isFinite(value.mtime)) record.mtime = Date.now();
       if (isFileMode(value.mode)) {
         const inline = value.contents;
         if (inline !== undefined) {

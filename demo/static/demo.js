@@ -10,7 +10,8 @@ const where = params.has("worker") ? "in a Web Worker" : "on this page";
 
 // The same runPy as startPython's, with each call posted to the worker and its answer awaited.
 function startPythonInWorker(onOutput) {
-  const worker = new Worker("worker.js", { type: "module" });
+  // The page's query goes along: ?pyodide=... picks the worker's Pyodide too.
+  const worker = new Worker("worker.js" + location.search, { type: "module" });
   const waiting = new Map();
   let nextId = 0;
   const runPy = (code) =>

@@ -1,4 +1,8 @@
-"""Fixtures for end-to-end tests: the demo server and a real Chromium with a persistent profile."""
+"""Fixtures for end-to-end tests: the demo server and a real Chromium with a persistent profile.
+
+The page loads the Pyodide under test (``--dist-dir``, see tests/conftest.py): the newest, or an
+older one through the demo page's ``?pyodide=0.27``.
+"""
 
 from __future__ import annotations
 
@@ -21,13 +25,20 @@ def server() -> Iterator[Server]:
 class Session:
     """One browser profile across restarts; every page is the demo page in manual mode."""
 
-    def __init__(self, browser: Browser, server: Server) -> None:
+    def __init__(self, browser: Browser, server: Server, pyodide: str) -> None:
         self.browser = browser
         self.server = server
+        self.pyodide = pyodide
 
     def open(self, *, worker: bool = False) -> Page:
         """The demo page; with ``worker``, its Python runs in a dedicated Web Worker."""
-        return self.browser.open(self.server.url + "?manual=1" + ("&worker=1" if worker else ""))
+        query = "?manual=1" + ("&worker=1" if worker else "")
+        if not self.pyodide:
+            return self.browser.open(self.server.url + query)
+        page = self.browser.open(self.server.url + query + f"&pyodide={self.pyodide}")
+        running = page.python("import pyodide\npyodide.__version__")
+        assert running.startswith(self.pyodide + "."), f"asked for {self.pyodide}, got {running}"
+        return page
 
     def start(
         self,
@@ -57,6 +68,6 @@ class Session:
 
 
 @pytest.fixture
-def session(tmp_path: Path, server: Server) -> Iterator[Session]:
+def session(tmp_path: Path, server: Server, pyodide_label: str) -> Iterator[Session]:
     with Browser(tmp_path / "profile") as browser:
-        yield Session(browser, server)
+        yield Session(browser, server, pyodide_label)

@@ -79,6 +79,7 @@ LOOP_S = 6.0
 KILL_AFTER_S = (3.0, 4.5)
 
 
+@pytest.mark.needs_package("sqlite3")
 def test_python_that_never_yields_is_saved_every_max_wait_until_a_kill(session):
     page = session.start(debounce_ms=LOOP_DEBOUNCE_MS, max_wait_ms=LOOP_MAX_WAIT_MS)
     # Two writers kept open across the loop: a fixed-size record rewritten in place with one

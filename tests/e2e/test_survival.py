@@ -15,6 +15,37 @@ MAX_WAIT_MS = 1000
 AFTER_DEBOUNCE_S = DEBOUNCE_MS / 1000 + FLUSH_ALLOWANCE_S
 
 
+# Every entry below /data with what a restore must bring back: kind, size and mtime (a symlink's own).
+TREE = """
+import os
+tree = {}
+for where, dirs, files in os.walk('/data'):
+    for name in dirs + files:
+        path = os.path.join(where, name)
+        st = os.lstat(path)
+        tree[path] = [oct(st.st_mode), st.st_size, st.st_mtime]
+tree
+"""
+
+
+@pytest.mark.every_pyodide
+def test_nested_directories_survive_reload_with_their_times(session):
+    page = session.start(DEBOUNCE_MS, MAX_WAIT_MS)
+    page.python(
+        "import os\n"
+        "os.makedirs('/data/projects/2024/drafts')\n"
+        "open('/data/projects/2024/drafts/plan.md', 'w').write('# plan')\n"
+        "open('/data/projects/readme.txt', 'w').write('hello')\n"
+        "os.symlink('projects/readme.txt', '/data/latest')\n"
+        "os.utime('/data/projects/2024', (1_600_000_000, 1_600_000_000))\n"
+        "None"
+    )
+    before = page.python(TREE)
+    time.sleep(AFTER_DEBOUNCE_S)
+    page = session.start(DEBOUNCE_MS, MAX_WAIT_MS)  # loads the page anew: a reload
+    assert page.python(TREE) == before
+
+
 def test_config_json_survives_reload_without_flush(session):
     page = session.open()
     page.python(
@@ -52,6 +83,8 @@ def test_file_survives_browser_kill_after_debounce(session):
     assert page.python("open('/data/config.json').read()") == "{}"
 
 
+@pytest.mark.every_pyodide
+@pytest.mark.needs_package("sqlite3")
 def test_open_sqlite_connection_survives_kill(session):
     page = session.start(DEBOUNCE_MS, MAX_WAIT_MS)
     page.python(

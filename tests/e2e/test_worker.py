@@ -10,6 +10,7 @@ pytestmark = pytest.mark.e2e
 DEBOUNCE_MS = 300
 
 
+@pytest.mark.needs_package("sqlite3")
 def test_files_written_in_a_worker_survive_a_kill_and_reach_the_page(session):
     page = session.start(DEBOUNCE_MS, worker=True)
     # A worker scope has no document: the page-hide hooks must stay out of the way there.

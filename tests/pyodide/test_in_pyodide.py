@@ -286,3 +286,92 @@ async def test_deleting_the_database_elsewhere_is_not_blocked_and_saving_goes_on
     await m.flush()
     assert m.status().state == "idle" and m.status().consecutive_failures == 0
     await m.stop()
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_a_restored_tree_can_be_walked_and_keeps_its_times(selenium):
+    import os
+
+    import pyodide_js
+
+    import autosync
+
+    def times(top):
+        out = {}
+        for where, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(where, name)
+                out[os.path.relpath(path, top)] = os.lstat(path).st_mtime
+        return out
+
+    m = await autosync.start("/t-times").ready()
+    os.makedirs("/t-times/sub/deeper")
+    with open("/t-times/sub/deeper/f.txt", "w") as f:
+        f.write("x")
+    os.symlink("sub/deeper/f.txt", "/t-times/link")
+    for i, path in enumerate(["/t-times/sub/deeper/f.txt", "/t-times/sub/deeper", "/t-times/sub"]):
+        os.utime(path, (1_600_000_000 + i, 1_600_000_000 + i))
+    before = times("/t-times")
+    await m.stop()
+    pyodide_js.FS.unmount("/t-times")  # forget the files in memory, as a reload would
+    await autosync.start("/t-times").ready()
+    assert times("/t-times") == before
+    await autosync.stop("/t-times")
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_entries_saved_without_a_time_restore_with_the_time_of_the_restore(selenium):
+    import os
+    import time
+
+    from pyodide.code import run_js
+
+    import autosync
+
+    # What autosync saved on Pyodide 0.27 before it read that version's node times: no mtime.
+    await run_js(
+        "() => new Promise((ok, bad) => {"
+        "  const r = indexedDB.open('autosync:/t-timeless', 2);"
+        "  r.onupgradeneeded = () => ['entries', 'chunks', 'meta'].forEach("
+        "    (s) => r.result.createObjectStore(s));"
+        "  r.onerror = () => bad(r.error);"
+        "  r.onsuccess = () => {"
+        "    const db = r.result, tx = db.transaction(['entries', 'meta'], 'readwrite');"
+        "    tx.objectStore('meta').put({version: 2, chunkSize: 262144}, 'format');"
+        "    tx.objectStore('entries').put({mode: 0o40755, mtime: undefined}, 'sub');"
+        "    tx.objectStore('entries').put("
+        "      {mode: 0o100644, size: 1, contents: new Uint8Array([120])}, 'sub/f.txt');"
+        "    tx.oncomplete = () => { db.close(); ok(); };"
+        "  };"
+        "})"
+    )()
+    started = time.time()
+    m = await autosync.start("/t-timeless").ready()
+    walked = {
+        os.path.join(where, name): os.stat(os.path.join(where, name)).st_mtime
+        for where, dirs, files in os.walk("/t-timeless")
+        for name in dirs + files
+    }
+    assert sorted(walked) == ["/t-timeless/sub", "/t-timeless/sub/f.txt"]
+    assert all(started - 1 <= t <= time.time() + 1 for t in walked.values()), walked
+    assert open("/t-timeless/sub/f.txt").read() == "x"
+    await m.stop()
+
+
+@run_in_pyodide(packages=["autosync"])
+def test_start_in_a_pyodide_older_than_0_27_is_refused(selenium):
+    import os
+
+    import pyodide
+    import pytest
+
+    import autosync
+
+    running = pyodide.__version__
+    pyodide.__version__ = "0.26.4"
+    try:
+        with pytest.raises(autosync.UnsupportedPyodideError, match=r"this is Pyodide 0\.26\.4"):
+            autosync.start("/t-old")
+    finally:
+        pyodide.__version__ = running
+    assert not os.path.exists("/t-old")
