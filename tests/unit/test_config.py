@@ -152,5 +152,7 @@ def test_conflict_and_persistence_settings_from_every_source(tmp_path):
 
 
 def test_bad_persist_value_names_the_choices():
-    with pytest.raises(ConfigError, match=r"persist: expected true, false or 'auto', got 'sometimes'"):
+    with pytest.raises(
+        ConfigError, match=r"persist: expected true, false or 'auto', got 'sometimes'"
+    ):
         resolve({"path": "/d", "persist": "sometimes"}, environ={})
