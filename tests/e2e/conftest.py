@@ -1,4 +1,9 @@
-"""Fixtures for end-to-end tests: the demo server and a real Chromium with a persistent profile."""
+"""Fixtures for end-to-end tests: the demo server and a real browser with a persistent profile.
+
+A test runs in Chromium unless marked ``@pytest.mark.engines(...)`` with the engines of
+:data:`demo.engines.ENGINES` it should run in; it is then parametrized by engine
+(``test_x[firefox]``). Chromium runs every scenario; Firefox and WebKit run the core ones.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from demo.browser import Browser, Page
+from demo.engines import ENGINES, Browser, Page, launch
 from demo.server import Server
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("engines")
+    if marker is None:
+        return
+    unknown = set(marker.args) - set(ENGINES)
+    if unknown:
+        raise pytest.UsageError(f"unknown engines {sorted(unknown)}; known: {list(ENGINES)}")
+    metafunc.parametrize("engine", marker.args)
+
+
+@pytest.fixture
+def engine() -> str:
+    """The browser engine of a test not marked with ``engines``."""
+    return "chromium"
 
 
 @pytest.fixture(scope="session")
@@ -46,17 +67,22 @@ class Session:
         page.python(f"import autosync\nawait autosync.start('/data', {args})\nNone")
         return page
 
+    def start_call(self, args: str) -> str:
+        """``autosync.start('/data', args)`` as a user would write it in this engine: plain where
+        start() blocks until the restore is done (JSPI), awaited where it cannot block (WebKit)."""
+        return ("" if self.browser.jspi else "await ") + f"autosync.start('/data', {args})"
+
     def kill_after(self, seconds: float) -> None:
         time.sleep(seconds)
         self.browser.kill()
 
     def restart(self, **settings: object) -> Page:
-        """Kill Chromium if it runs, start it again on the same profile, start autosync."""
+        """Kill the browser if it runs, start it again on the same profile, start autosync."""
         self.browser.restart()
         return self.start(**settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def session(tmp_path: Path, server: Server) -> Iterator[Session]:
-    with Browser(tmp_path / "profile") as browser:
+def session(tmp_path: Path, server: Server, engine: str) -> Iterator[Session]:
+    with launch(engine, tmp_path / "profile") as browser:
         yield Session(browser, server)
