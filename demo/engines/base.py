@@ -127,8 +127,9 @@ class Browser(ABC):
     def _disconnect(self) -> None:
         """Drop the connection to the browser (it may already be dead)."""
 
-    def _quit(self) -> None:  # noqa: B027 - optional hook: a clean shutdown request
-        """Ask the browser to exit cleanly, and give it a moment, if it has a way to be asked."""
+    def _quit(self) -> bool:
+        """Ask the browser to exit cleanly; True if asked (it then gets a moment to do so)."""
+        return False
 
     def _spawn(self, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
         self._proc = subprocess.Popen(argv, start_new_session=True, **popen)
@@ -153,9 +154,10 @@ class Browser(ABC):
 
     def close(self) -> None:
         """Ask the browser to exit, then SIGTERM (and at last SIGKILL) whatever is left."""
-        if self._alive():
+        if self._proc is not None and self._alive():
             with contextlib.suppress(Exception):
-                self._quit()
+                if self._quit():
+                    self._proc.wait(timeout=10)
         if self._proc is not None and self._alive():
             os.killpg(self._proc.pid, signal.SIGTERM)
             try:

@@ -101,10 +101,11 @@ class Chromium(Browser):
         page.raw.reload()
         return ChromiumPage(page.raw)
 
-    def _quit(self) -> None:
-        # Over CDP, Playwright's close() only disconnects; the process group is ended after it.
+    def _quit(self) -> bool:
+        # Over CDP, Playwright's close() only disconnects: the process group is ended after it.
         if self._browser is not None:
             self._browser.close()
+        return False
 
     def _disconnect(self) -> None:
         self._browser = None

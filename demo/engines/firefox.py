@@ -136,10 +136,9 @@ class Firefox(Browser):
         self.command("browsingContext.reload", context=page.context, wait="complete")
         return FirefoxPage(self, page.context)
 
-    def _quit(self) -> None:
+    def _quit(self) -> bool:
         self.command("browser.close")
-        if self._proc is not None:
-            self._proc.wait(timeout=10)
+        return True
 
     def _disconnect(self) -> None:
         if self._ws is not None:

@@ -105,10 +105,9 @@ class WebKit(Browser):
         self._request("reload")
         return WebKitPage(self)
 
-    def _quit(self) -> None:
+    def _quit(self) -> bool:
         self._send("quit")
-        if self._proc is not None:
-            self._proc.wait(timeout=10)
+        return True
 
     def _disconnect(self) -> None:
         if self._proc is not None:
