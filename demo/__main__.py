@@ -1,4 +1,4 @@
-"""``./dev demo``: serve the demo page; ``./dev demo --headless``: drive Chromium through a crash.
+"""``./dev demo``: serve the demo page; ``./dev demo --headless``: drive a browser through a crash.
 
 The headless run writes files from Python in the page, reloads, SIGKILLs the whole browser,
 restarts it on the same profile and prints what came back. It exits 1 if anything that should
@@ -40,8 +40,8 @@ def serve(port: int) -> int:
     return 0
 
 
-def headless() -> int:
-    from .browser import Browser
+def headless(engine: str) -> int:
+    from .engines import engine as driver
 
     failures = []
 
@@ -50,12 +50,13 @@ def headless() -> int:
         if not ok:
             failures.append(label)
 
+    browser_type = driver(engine)
     with (
         tempfile.TemporaryDirectory(prefix="autosync-demo-") as profile,
         Server() as server,
-        Browser(profile) as browser,
+        browser_type(profile) as browser,
     ):
-        print(f"Chromium (headless, profile {profile}) -> {server.url}")
+        print(f"{browser_type.version()} (headless, profile {profile}) -> {server.url}")
         page = browser.open(server.url)
         print("1. write /data/config.json and a row in /data/visits.db (connection left open)")
         page.python(
@@ -74,11 +75,11 @@ def headless() -> int:
         config = page.python("open('/data/config.json').read()")
         check("config.json after reload", config == '{"theme": "dark"}', config)
 
-        print("3. append to notes.txt, wait past debounce_ms, then SIGKILL every Chromium process")
+        print("3. append to notes.txt, wait past debounce_ms, then SIGKILL every browser process")
         page.python("open('/data/notes.txt', 'a').write('written before the crash\\n')\nNone")
         time.sleep(DEBOUNCE_S + MARGIN_S)
         browser.kill()
-        print("4. start Chromium again on the same profile")
+        print("4. start the browser again on the same profile")
         browser.start()
         page = browser.open(server.url)
         print("   /data now holds:", page.python(LISTING))
@@ -104,10 +105,16 @@ def headless() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--headless", action="store_true", help="drive Chromium and print results")
+    parser.add_argument("--headless", action="store_true", help="drive a browser, print results")
+    parser.add_argument(
+        "--engine",
+        choices=["chromium", "firefox", "webkit"],
+        default="chromium",
+        help="the browser --headless drives (default: chromium)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     args = parser.parse_args(argv)
-    return headless() if args.headless else serve(args.port)
+    return headless(args.engine) if args.headless else serve(args.port)
 
 
 if __name__ == "__main__":

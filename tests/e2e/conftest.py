@@ -1,4 +1,8 @@
-"""Fixtures for end-to-end tests: the demo server and a real Chromium with a persistent profile.
+"""Fixtures for end-to-end tests: the demo server and a real browser with a persistent profile.
+
+A test runs in Chromium unless marked ``@pytest.mark.engines(...)`` with the engines of
+:data:`demo.engines.ENGINES` it should run in; it is then parametrized by engine
+(``test_x[firefox]``). Chromium runs every scenario; Firefox and WebKit run the core ones.
 
 The page loads the Pyodide under test (``--dist-dir``, see tests/conftest.py): the newest, or an
 older one through the demo page's ``?pyodide=0.27``.
@@ -12,8 +16,24 @@ from pathlib import Path
 
 import pytest
 
-from demo.browser import Browser, Page
+from demo.engines import ENGINES, Browser, Page, launch
 from demo.server import Server
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("engines")
+    if marker is None:
+        return
+    unknown = set(marker.args) - set(ENGINES)
+    if unknown:
+        raise pytest.UsageError(f"unknown engines {sorted(unknown)}; known: {list(ENGINES)}")
+    metafunc.parametrize("engine", marker.args)
+
+
+@pytest.fixture
+def engine() -> str:
+    """The browser engine of a test not marked with ``engines``."""
+    return "chromium"
 
 
 @pytest.fixture(scope="session")
@@ -57,17 +77,23 @@ class Session:
         page.python(f"import autosync\nawait autosync.start('/data', {args}).ready()\nNone")
         return page
 
+    def start_call(self, args: str) -> str:
+        """``autosync.start('/data', args)`` as a user would write it in this engine: plain where
+        start() blocks until the restore is done (JSPI), awaited where it cannot block (WebKit)."""
+        call = f"autosync.start('/data', {args})"
+        return call if self.browser.jspi else f"await {call}.ready()"
+
     def kill_after(self, seconds: float) -> None:
         time.sleep(seconds)
         self.browser.kill()
 
     def restart(self, **settings: object) -> Page:
-        """Kill Chromium if it runs, start it again on the same profile, start autosync."""
+        """Kill the browser if it runs, start it again on the same profile, start autosync."""
         self.browser.restart()
         return self.start(**settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def session(tmp_path: Path, server: Server, pyodide_label: str) -> Iterator[Session]:
-    with Browser(tmp_path / "profile") as browser:
+def session(tmp_path: Path, server: Server, engine: str, pyodide_label: str) -> Iterator[Session]:
+    with launch(engine, tmp_path / "profile") as browser:
         yield Session(browser, server, pyodide_label)
