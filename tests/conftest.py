@@ -6,7 +6,7 @@ with ``--dist-dir=.build/dist --rt=node,chrome`` (see pytest.ini).
 
 How a Pyodide test loads the autosync wheel
 -------------------------------------------
-``./dev setup`` copies ``autosync-0.1.0-py3-none-any.whl`` into ``.build/dist`` and
+``./dev setup`` copies ``autosync-<version>-py3-none-any.whl`` into ``.build/dist`` and
 registers it as package ``autosync`` in the dist's ``pyodide-lock.json``. So, in both
 the node and the chrome runtime::
 
@@ -16,9 +16,9 @@ the node and the chrome runtime::
     def test_something(selenium):
         import autosync  # import inside the body: only this function's source is shipped
 
-Also verified in both runtimes: ``packages=["autosync-0.1.0-py3-none-any.whl"]`` (by file
+Also verified in both runtimes: ``packages=["autosync-<version>-py3-none-any.whl"]`` (by file
 name, relative to the dist dir), and ``selenium.load_package("autosync")`` /
-``selenium.load_package("autosync-0.1.0-py3-none-any.whl")`` from a plain host-side test taking the
+``selenium.load_package("autosync-<version>-py3-none-any.whl")`` from a plain host-side test taking the
 ``selenium`` / ``selenium_standalone`` fixture. The package must be listed: an ``import``
 in the test body alone does NOT load it.
 

@@ -6,7 +6,9 @@ import { loadPyodide } from "/pyodide/pyodide.mjs";
 // {error: traceback}, never rejects -- the shape that crosses postMessage and the test driver.
 export async function startPython(onOutput) {
   const pyodide = await loadPyodide({ indexURL: "/pyodide/", stdout: onOutput, stderr: onOutput });
-  await pyodide.loadPackage("/pyodide/autosync-0.1.0-py3-none-any.whl");
+  // ./dev registers the freshly built wheel in the local dist's pyodide-lock.json
+  // (scripts/build_dist.py add-wheel), so it loads by package name, whatever its version.
+  await pyodide.loadPackage("autosync");
   const dumps = pyodide.pyimport("json").dumps;
   return async (code) => {
     try {
