@@ -113,11 +113,15 @@ class Browser:
         return self
 
     def open(self, url: str) -> Page:
+        return Page(self.goto(url))
+
+    def goto(self, url: str) -> PwPage:
+        """Any page (not only the demo) in the browser's one tab, as Playwright's page."""
         assert self._browser is not None, "browser not started"
         context = self._browser.contexts[0]
         page = context.pages[0] if context.pages else context.new_page()
         page.goto(url)
-        return Page(page)
+        return page
 
     def reload(self, page: Page) -> Page:
         page.raw.reload()

@@ -87,8 +87,11 @@ _configure_pytest_pyodide()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark tests by folder: tests/pyodide -> ``pyodide``, tests/e2e -> ``e2e``."""
+    """Mark tests by folder: tests/pyodide -> ``pyodide``, tests/e2e -> ``e2e``,
+    tests/clients -> ``clients`` and ``e2e`` (they drive real Chromium too)."""
+    markers = {"pyodide": ["pyodide"], "e2e": ["e2e"], "clients": ["clients", "e2e"]}
     for item in items:
         parts = item.path.relative_to(ROOT).parts
-        if len(parts) > 1 and parts[0] == "tests" and parts[1] in ("pyodide", "e2e"):
-            item.add_marker(parts[1])
+        if len(parts) > 1 and parts[0] == "tests":
+            for marker in markers.get(parts[1], []):
+                item.add_marker(marker)
