@@ -78,7 +78,7 @@ def test_file_survives_new_kernel_after_reload(line: str, sites: Path, browser: 
 
         repl.page.reload()
         repl = Repl(repl.page)
-        repl.start_autosync()
+        assert "idle" in repl.start_autosync()  # not "restoring": start() waited (JSPI)
         assert NOTE in repl.run("open('/data/note.txt').read()")
 
 
@@ -91,5 +91,5 @@ def test_file_survives_browser_kill(line: str, sites: Path, browser: Browser) ->
 
         browser.restart()  # SIGKILL of every Chromium process, then the same profile again
         repl = Repl(browser.goto(site.url + REPL))
-        repl.start_autosync()
+        assert "idle" in repl.start_autosync()
         assert NOTE in repl.run("open('/data/note.txt').read()")

@@ -72,7 +72,8 @@ def test_wheel_file_name_is_written_nowhere_in_the_repository() -> None:
 def test_wheel_is_typed_and_declares_where_it_runs(built: dict[str, Path]) -> None:
     with zipfile.ZipFile(built["wheel"]) as zf:
         names = set(zf.namelist())
-    assert {"autosync/py.typed", "autosync/js/autosync.js", "autosync/js/store.js"} <= names
+    js = {f"autosync/js/{f.name}" for f in (ROOT / "autosync" / "js").glob("*.js")}
+    assert {"autosync/py.typed", *js} <= names
     meta = wheel_metadata(built["wheel"])
     assert {
         "Framework :: Pyodide",
