@@ -3,23 +3,29 @@
 Serves ``demo/static/`` at ``/`` and the assembled distribution (``.build/dist``: Pyodide's files
 and the freshly built autosync wheel) at ``/pyodide/``; each older pinned Pyodide that ``./dev``
 assembled (``.build/dist-0.27``...) at ``/pyodide-0.27/``..., which the page loads with
-``?pyodide=0.27``. Nothing is fetched from the network.
+``?pyodide=0.27``. Nothing is fetched from the network. ``Server(root=DIR)`` serves one directory
+instead (the client test sites in ``.build/clients``).
 """
 
 from __future__ import annotations
 
-import functools
 import http.server
-import re
 import threading
 from pathlib import Path
+
+from autosync import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "static"
 DIST = ROOT / ".build" / "dist"
-# /pyodide/ -> .build/dist, /pyodide-0.27/ -> .build/dist-0.27
-_DIST_PATH = re.compile(r"/pyodide(-[0-9]+(?:\.[0-9]+)*)?/")
-WHEEL = "autosync-0.1.0-py3-none-any.whl"
+# The file name the build gives the wheel (name, version, pure-Python tag): derived, never written out.
+WHEEL = f"autosync-{__version__}-py3-none-any.whl"
+# Cross-origin isolation: what a page needs for SharedArrayBuffer (PyScript's worker uses it to
+# reach the page's DOM synchronously).
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+}
 
 _TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm"}
 
@@ -30,18 +36,21 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         **_TYPES,
     }
 
+    mounts: dict[str, Path]  # URL prefix -> directory, tried in order
+    extra_headers: dict[str, str]
+
     def translate_path(self, path: str) -> str:
         clean = path.split("?", 1)[0].split("#", 1)[0]
-        dist = _DIST_PATH.match(clean)
-        if dist:
-            return str(
-                DIST.with_name(DIST.name + (dist[1] or "")) / clean[dist.end() :].lstrip("/")
-            )
-        return str(STATIC / clean.lstrip("/"))
+        for prefix, directory in self.mounts.items():
+            if clean.startswith(prefix):
+                return str(directory / clean[len(prefix) :].lstrip("/"))
+        raise AssertionError("the mounts end with '/'")
 
     def end_headers(self) -> None:
         # Each reload must load the current wheel and page, never a cached one.
         self.send_header("Cache-Control", "no-store")
+        for name, value in self.extra_headers.items():
+            self.send_header(name, value)
         super().end_headers()
 
     def log_message(self, format: str, *args: object) -> None:
@@ -49,12 +58,29 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 class Server:
-    """``with Server() as s: s.url`` -- serves until the block ends. Port 0 picks a free one."""
+    """``with Server() as s: s.url`` -- serves until the block ends. Port 0 picks a free one.
 
-    def __init__(self, port: int = 0) -> None:
-        if not (DIST / WHEEL).is_file():
-            raise FileNotFoundError(f"{DIST / WHEEL} is missing; run ./dev setup first")
-        handler = functools.partial(_Handler, directory=str(STATIC))
+    ``root`` serves that directory at ``/`` instead of the demo; ``isolated`` adds the
+    cross-origin isolation headers.
+    """
+
+    def __init__(self, port: int = 0, *, root: Path | None = None, isolated: bool = False) -> None:
+        if root is None:
+            if not (DIST / WHEEL).is_file():
+                raise FileNotFoundError(f"{DIST / WHEEL} is missing; run ./dev setup first")
+            mounts = {"/pyodide/": DIST}
+            for older in sorted(DIST.parent.glob(DIST.name + "-*")):
+                mounts[f"/pyodide{older.name[len(DIST.name) :]}/"] = older
+            mounts["/"] = STATIC
+        elif not root.is_dir():
+            raise FileNotFoundError(f"{root} is missing; run ./dev setup first")
+        else:
+            mounts = {"/": root}
+        handler = type(
+            "Handler",
+            (_Handler,),
+            {"mounts": mounts, "extra_headers": ISOLATION_HEADERS if isolated else {}},
+        )
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

@@ -6,7 +6,7 @@ with ``--dist-dir=.build/dist --rt=node,chrome`` (see pytest.ini).
 
 How a Pyodide test loads the autosync wheel
 -------------------------------------------
-``./dev setup`` copies ``autosync-0.1.0-py3-none-any.whl`` into ``.build/dist`` and
+``./dev setup`` copies ``autosync-<version>-py3-none-any.whl`` into ``.build/dist`` and
 registers it as package ``autosync`` in the dist's ``pyodide-lock.json``. So, in both
 the node and the chrome runtime::
 
@@ -16,9 +16,9 @@ the node and the chrome runtime::
     def test_something(selenium):
         import autosync  # import inside the body: only this function's source is shipped
 
-Also verified in both runtimes: ``packages=["autosync-0.1.0-py3-none-any.whl"]`` (by file
+Also verified in both runtimes: ``packages=["autosync-<version>-py3-none-any.whl"]`` (by file
 name, relative to the dist dir), and ``selenium.load_package("autosync")`` /
-``selenium.load_package("autosync-0.1.0-py3-none-any.whl")`` from a plain host-side test taking the
+``selenium.load_package("autosync-<version>-py3-none-any.whl")`` from a plain host-side test taking the
 ``selenium`` / ``selenium_standalone`` fixture. The package must be listed: an ``import``
 in the test body alone does NOT load it.
 
@@ -136,13 +136,16 @@ def pyodide_label(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark tests by folder: tests/pyodide -> ``pyodide``, tests/e2e -> ``e2e``; skip a test whose
-    ``needs_package`` this Pyodide cannot load offline."""
+    """Mark tests by folder: tests/pyodide -> ``pyodide``, tests/e2e -> ``e2e``, tests/clients ->
+    ``clients`` and ``e2e`` (they drive real Chromium too); skip a test whose ``needs_package``
+    this Pyodide cannot load offline."""
+    markers = {"pyodide": ["pyodide"], "e2e": ["e2e"], "clients": ["clients", "e2e"]}
     under_test = pyodide_under_test(config)
     for item in items:
         parts = item.path.relative_to(ROOT).parts
-        if len(parts) > 1 and parts[0] == "tests" and parts[1] in ("pyodide", "e2e"):
-            item.add_marker(parts[1])
+        if len(parts) > 1 and parts[0] == "tests":
+            for marker in markers.get(parts[1], []):
+                item.add_marker(marker)
         for mark in item.iter_markers("needs_package"):
             reason = under_test.missing_offline(mark.args[0])
             if reason:

@@ -90,9 +90,20 @@ class Chromium(Browser):
         return self
 
     def open(self, url: str) -> ChromiumPage:
+        return ChromiumPage(self.goto(url))
+
+    def goto(self, url: str) -> PwPage:
+        """Any page (not only the demo) in the browser's one tab, as Playwright's page."""
         assert self._browser is not None, "browser not started"
         context = self._browser.contexts[0]
         page = context.pages[0] if context.pages else context.new_page()
+        page.goto(url)
+        return page
+
+    def open_another(self, url: str) -> ChromiumPage:
+        """The demo page in a new tab of the same profile: another tab of the same origin."""
+        assert self._browser is not None, "browser not started"
+        page = self._browser.contexts[0].new_page()
         page.goto(url)
         return ChromiumPage(page)
 

@@ -16,7 +16,9 @@ export async function startPython(onOutput) {
   const base = pyodideBase();
   const { loadPyodide } = await import(base + "pyodide.mjs");
   const pyodide = await loadPyodide({ indexURL: base, stdout: onOutput, stderr: onOutput });
-  await pyodide.loadPackage(base + "autosync-0.1.0-py3-none-any.whl");
+  // ./dev registers the freshly built wheel in each local dist's pyodide-lock.json
+  // (scripts/build_dist.py add-wheel), so it loads by package name, whatever its version.
+  await pyodide.loadPackage("autosync");
   const dumps = pyodide.pyimport("json").dumps;
   return async (code) => {
     try {
