@@ -103,6 +103,32 @@ def mounts() -> dict[str, str]:
     return {str(point): str(kind) for point, kind in _js_api().mounts().to_py()}
 
 
+_snippets: dict[str, Any] = {}
+
+
+def _js_function(source: str) -> Any:
+    """The JavaScript function ``source`` evaluates to, evaluated once."""
+    if source not in _snippets:
+        from pyodide.code import run_js
+
+        _snippets[source] = run_js(source)
+    return _snippets[source]
+
+
+def set_link_times(path: str, atime_ns: int, mtime_ns: int) -> None:
+    """Set a symbolic link's own times: Pyodide's os.utime cannot (no follow_symlinks=False)."""
+    import pyodide_js
+
+    # Through the node's setattr, as FS.utime would do but without following the link, so the
+    # mount's hooks see the change.
+    _js_function(
+        "(FS, path, atime, mtime) => {"
+        "  const node = FS.lookupPath(path, { follow: false }).node;"
+        "  node.node_ops.setattr(node, { atime, mtime });"
+        "}"
+    )(pyodide_js.FS, path, atime_ns / 1e6, mtime_ns / 1e6)
+
+
 def can_run_sync() -> bool:
     try:
         from pyodide.ffi import can_run_sync as can
