@@ -129,6 +129,30 @@ def set_link_times(path: str, atime_ns: int, mtime_ns: int) -> None:
     )(pyodide_js.FS, path, atime_ns / 1e6, mtime_ns / 1e6)
 
 
+def has_document() -> bool:
+    """Whether this is a page (a worker or Node has no ``document`` to offer a download from)."""
+    import js
+
+    return hasattr(js, "document")
+
+
+def offer_download(data: bytes, filename: str) -> None:
+    """Have the page offer ``data`` as a file download named ``filename``."""
+    from pyodide.ffi import to_js
+
+    _js_function(
+        "(bytes, filename) => {"
+        "  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/zip' }));"
+        "  const a = Object.assign(document.createElement('a'), { href: url, download: filename });"
+        "  document.body.append(a);"
+        "  a.click();"
+        "  a.remove();"
+        # Not revoked at once: the browser may still be reading the Blob (FileSaver.js waits 40 s).
+        "  setTimeout(() => URL.revokeObjectURL(url), 40000);"
+        "}"
+    )(to_js(data), filename)
+
+
 def can_run_sync() -> bool:
     try:
         from pyodide.ffi import can_run_sync as can
