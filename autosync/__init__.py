@@ -19,8 +19,10 @@ Settings can also come from environment variables and a TOML file: see :mod:`aut
 from __future__ import annotations
 
 from . import _pyodide
+from .archive import ImportResult
 from .config import Settings, differences, normalize_path, resolve
 from .errors import (
+    ArchiveError,
     AutosyncError,
     ConfigError,
     FlushError,
@@ -32,9 +34,11 @@ from .mount import Mount, ProgressCallback, RestoreProgress, Status, check_mount
 
 __version__ = "0.1.0"
 __all__ = [
+    "ArchiveError",
     "AutosyncError",
     "ConfigError",
     "FlushError",
+    "ImportResult",
     "Mount",
     "MountError",
     "NotInPyodideError",
