@@ -31,6 +31,7 @@ from .errors import (
     RestoreError,
 )
 from .mount import Mount, ProgressCallback, RestoreProgress, Status, check_mount_point
+from .notebook import RestoreReporter, load_ipython_extension
 
 __version__ = "0.1.0"
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Settings",
     "Status",
     "flush",
+    "load_ipython_extension",
     "mounts",
     "start",
     "status",
@@ -81,6 +83,8 @@ def start(
     never overwritten or deleted by it. ``on_progress``, if given, is called with a
     :class:`RestoreProgress` after each batch the restore reads (``status().restore_progress``
     shows the same); it is not a setting, so it does not come from the environment or TOML.
+    Without it, a restore that takes more than a second shows a progress bar in a notebook and
+    INFO lines on the ``"autosync"`` logger elsewhere (:class:`~autosync.notebook.RestoreReporter`).
 
     Calling ``start()`` again for a running directory returns the same handle if the settings are
     the same, and raises :class:`ConfigError` naming the settings that differ otherwise. After
@@ -122,6 +126,8 @@ def start(
         )
     check_mount_point(settings.path, _pyodide.mounts())
     backend = _pyodide.JsMount(settings.path, "autosync:" + settings.path)
+    if on_progress is None:
+        on_progress = RestoreReporter(settings.path)
     mount = Mount(settings, backend, on_progress=on_progress)
     _mounts[settings.path] = mount
     mount.begin(blocking=_pyodide.can_run_sync(), run_sync=_pyodide.run_sync)
