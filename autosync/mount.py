@@ -84,6 +84,11 @@ class Status:
     #: File bytes the last successful flush wrote: the changed chunks of large files, small files whole.
     last_flush_bytes: int | None = None
 
+    def _repr_html_(self) -> str:
+        from .notebook import status_html
+
+        return status_html([self])
+
 
 def _now_ms() -> float:
     return time.monotonic() * 1000.0
@@ -135,6 +140,11 @@ class Mount:
 
     def __repr__(self) -> str:
         return f"<autosync.Mount {self.path!r} {self._state}>"
+
+    def _repr_html_(self) -> str:
+        from .notebook import status_html
+
+        return status_html([self.status()])
 
     # ------------------------------------------------------------------ start
 

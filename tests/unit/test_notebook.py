@@ -205,6 +205,15 @@ STATUS = Status(
 )
 
 
+def test_status_renders_as_a_compact_html_table_with_its_error_escaped():
+    table = STATUS._repr_html_()
+    assert table.startswith('<table class="autosync-status"')
+    assert "<td><code>/data</code></td><td>retrying</td><td>3 changes</td>" in table
+    assert "<td>2 (4 ms, 2.0 KiB)</td>" in table
+    assert "1,200 files, 3 dirs, 1 links, 5.0 MiB, 2 kept local" in table
+    assert "QuotaExceededError: &lt;quota&gt; exceeded" in table
+
+
 def test_status_text_has_one_line_per_directory_and_its_error():
     text = notebook.status_text([STATUS, replace(STATUS, path="/logs", last_error=None)])
     assert text.splitlines() == [
@@ -214,3 +223,10 @@ def test_status_text_has_one_line_per_directory_and_its_error():
         "autosync /logs: retrying; unsaved: 3 changes; saves: 2 (4 ms, 2.0 KiB); "
         "restored: 1,200 files, 3 dirs, 1 links, 5.0 MiB, 2 kept local",
     ]
+
+
+def test_a_mount_renders_its_status(shell, runtime):
+    mount = autosync.start()
+    assert "<td>idle</td>" in mount._repr_html_()
+    formatted, _ = shell.display_formatter.format(mount)
+    assert "autosync-status" in formatted["text/html"]
