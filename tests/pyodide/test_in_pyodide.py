@@ -286,3 +286,40 @@ async def test_deleting_the_database_elsewhere_is_not_blocked_and_saving_goes_on
     await m.flush()
     assert m.status().state == "idle" and m.status().consecutive_failures == 0
     await m.stop()
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_a_slow_restore_without_on_progress_logs_the_real_progress(selenium):
+    import logging
+    import os
+
+    import pyodide_js
+
+    import autosync
+    from autosync import notebook
+
+    m = await autosync.start("/t-progress")
+    for i in range(3):  # over one chunk each: the restore reports each file's bytes
+        with open(f"/t-progress/f{i}", "wb") as f:
+            f.write(os.urandom(300_000))
+    await m.stop()
+    pyodide_js.FS.unmount("/t-progress")
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("autosync")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    # Every restore counts as slow, and every report is logged.
+    notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S = 0.0, 0.0
+    try:
+        await autosync.start("/t-progress")
+    finally:
+        notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S = 1.0, 2.0
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records]
+    assert "autosync /t-progress: restoring, 3 of 3 entries, 0 bytes of 878.9 KiB" in messages
+    assert any(", 293.0 KiB of 878.9 KiB" in m for m in messages)  # after the first file
+    assert messages[-1].startswith("autosync /t-progress: restored 3 files")
+    await autosync.stop("/t-progress")
