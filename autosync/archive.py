@@ -49,6 +49,7 @@ Source = bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes]
 LinkTimes = Callable[[str, int, int], None]
 
 _COPY_BUFFER = 1 << 20
+_COMPRESS_LEVEL = 1
 _UNIX = 3  # ZipInfo.create_system: external_attr holds a Unix mode in its upper 16 bits
 _DOS_DIRECTORY = 0x10
 _EXTENDED_TIMESTAMP = 0x5455  # Info-ZIP "UT": flags, then mtime as signed 32-bit seconds
@@ -99,6 +100,10 @@ def _write_zip(root: str, out: IO[bytes]) -> None:
             elif kind == stat.S_IFREG:
                 info = _entry_info(rel, st)
                 info.compress_type = zipfile.ZIP_DEFLATED
+                # zlib's fastest level: the page is busy while the zip is built, and on text it
+                # compresses ~2.7x faster than the default level 6 for about the same size.
+                # (A slot up to Python 3.12, an alias of compress_level since 3.13.)
+                info._compresslevel = _COMPRESS_LEVEL  # type: ignore[attr-defined]
                 info.file_size = st.st_size  # lets zipfile choose ZIP64 for files over 2 GiB
                 with open(full, "rb") as src, zf.open(info, "w") as dst:
                     shutil.copyfileobj(src, dst, _COPY_BUFFER)
