@@ -192,6 +192,7 @@ class RestoreReporter:
         self._started = clock()
         self._shown_at: float | None = None
         self._handle: Any = None  # IPython's DisplayHandle of the bar, in a notebook
+        self._drawn: RestoreProgress | None = None
 
     def __call__(self, progress: RestoreProgress) -> None:
         now = self._clock()
@@ -207,13 +208,16 @@ class RestoreReporter:
                 from IPython.display import display
 
                 self._handle = display(self._bundle(progress, elapsed), raw=True, display_id=True)
+                self._drawn = progress
             elif not complete:  # a finished restore is logged by the mount itself
                 log.info("autosync %s: restoring, %s", self.path, _progress_words(progress))
             self._shown_at = now
         elif self._handle is not None:
-            if complete or now - self._shown_at >= UPDATE_EVERY_S:
+            # The restore reports its end twice (after small files, after large ones).
+            if progress != self._drawn and (complete or now - self._shown_at >= UPDATE_EVERY_S):
                 self._handle.update(self._bundle(progress, elapsed), raw=True)
                 self._shown_at = now
+                self._drawn = progress
         elif not complete and now - self._shown_at >= LOG_EVERY_S:
             log.info("autosync %s: restoring, %s", self.path, _progress_words(progress))
             self._shown_at = now
@@ -255,7 +259,9 @@ def _progress_words(p: RestoreProgress) -> str:
 def _size(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB"):
         if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+            if unit == "bytes":
+                return "1 byte" if n == 1 else f"{n:.0f} bytes"
+            return f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
 

@@ -152,13 +152,14 @@ def test_a_quick_restore_shows_nothing(shell):
 
 
 def test_the_bar_is_redrawn_at_most_four_times_a_second_but_always_at_the_end(shell):
-    report = reporter_at([1.0, 1.1, 1.2, 1.3, 1.35])
+    report = reporter_at([1.0, 1.1, 1.2, 1.3, 1.35, 1.4])
     with capture_output() as captured:
         report(RestoreProgress(1, 4, 0, 10))
         report(RestoreProgress(2, 4, 0, 10))  # 0.1 s later: skipped
         report(RestoreProgress(3, 4, 0, 10))  # 0.2 s later: skipped
         report(RestoreProgress(4, 4, 5, 10))  # 0.3 s later: drawn
         report(RestoreProgress(4, 4, 10, 10))  # 0.05 s later, but complete: drawn
+        report(RestoreProgress(4, 4, 10, 10))  # the restore reports its end twice: drawn once
     assert [o.update for o in captured.outputs] == [False, True, True]
 
 
