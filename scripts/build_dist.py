@@ -6,7 +6,7 @@ Pyodide's CDN is unreachable here, so the dist must be complete locally:
 * the core files of the npm package ``pyodide`` (``node_modules/pyodide``);
 * the pure-Python wheels that pytest-pyodide's ``run_in_pyodide`` loads into
   Pyodide (``pytest`` and its dependency closure from ``pyodide-lock.json``,
-  ``tblib``) plus ``micropip``, downloaded from PyPI at the pinned versions
+  ``tblib``) plus ``micropip`` and ``ipython``, downloaded from PyPI at the pinned versions
   below and stored under the lock file's ``file_name``;
 * a rewritten ``pyodide-lock.json`` whose ``sha256`` entries match those files
   (Chromium checks them).
@@ -52,6 +52,17 @@ PINNED_WHEELS: dict[str, str] = {
     "setuptools": "82.0.1",
     "pyparsing": "3.3.2",
     "atomicwrites": "1.4.1",  # sdist only on PyPI: built locally with `pip wheel`
+    # IPython and its closure (the notebook extension's end-to-end test runs a real IPython shell)
+    "ipython": "9.12.0",
+    "asttokens": "3.0.1",
+    "decorator": "5.2.1",
+    "executing": "2.2.1",
+    "matplotlib-inline": "0.2.1",
+    "prompt-toolkit": "3.0.52",
+    "pure-eval": "0.2.3",
+    "stack-data": "0.6.3",
+    "traitlets": "5.14.3",
+    "wcwidth": "0.6.0",
 }
 SDIST_ONLY = {"atomicwrites"}
 # Extra dependencies added to the local lock (pytest imports packaging).
