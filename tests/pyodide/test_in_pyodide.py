@@ -312,11 +312,12 @@ async def test_a_slow_restore_without_on_progress_logs_the_real_progress(seleniu
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     # Every restore counts as slow, and every report is logged.
+    limits = notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S
     notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S = 0.0, 0.0
     try:
         await autosync.start("/t-progress")
     finally:
-        notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S = 1.0, 2.0
+        notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S = limits
         logger.removeHandler(handler)
     messages = [r.getMessage() for r in records]
     assert "autosync /t-progress: restoring, 3 of 3 entries, 0 bytes of 878.9 KiB" in messages
