@@ -85,9 +85,7 @@ def _shell() -> Any:
 
 
 def _show_table(statuses: list[Status]) -> None:
-    if _shell() is None:
-        return
-    from IPython.display import display
+    from IPython.display import display  # a terminal shows the text/plain part
 
     display({"text/plain": status_text(statuses), "text/html": status_html(statuses)}, raw=True)
 
@@ -199,10 +197,7 @@ class RestoreReporter:
         elapsed = now - self._started
         if elapsed < SHOW_AFTER_S:
             return
-        complete = (
-            progress.entries_done >= progress.entries_total
-            and progress.bytes_done >= progress.bytes_total
-        )
+        complete = _complete(progress)
         if self._shown_at is None:
             if _shell() is not None:
                 from IPython.display import display
@@ -223,7 +218,7 @@ class RestoreReporter:
             self._shown_at = now
 
     def _bundle(self, p: RestoreProgress, elapsed: float) -> dict[str, str]:
-        if p.entries_done >= p.entries_total and p.bytes_done >= p.bytes_total:
+        if _complete(p):
             words = (
                 f"restored {p.entries_total:,} entries, {_size(p.bytes_total)} "
                 f"in {_duration(elapsed)}"
@@ -239,6 +234,10 @@ class RestoreReporter:
                 f"<code>{html.escape(self.path)}</code>: {html.escape(words)}</div>"
             ),
         }
+
+
+def _complete(p: RestoreProgress) -> bool:
+    return p.entries_done >= p.entries_total and p.bytes_done >= p.bytes_total
 
 
 def _fraction(p: RestoreProgress) -> float:
