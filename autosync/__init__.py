@@ -19,8 +19,10 @@ Settings can also come from environment variables and a TOML file: see :mod:`aut
 from __future__ import annotations
 
 from . import _pyodide
+from .archive import ImportResult
 from .config import Settings, differences, normalize_path, resolve
 from .errors import (
+    ArchiveError,
     AutosyncError,
     ConfigError,
     FlushError,
@@ -31,13 +33,16 @@ from .errors import (
     UnsupportedPyodideError,
 )
 from .mount import Conflict, Mount, ProgressCallback, RestoreProgress, Status, check_mount_point
+from .notebook import RestoreReporter, load_ipython_extension
 
 __version__ = "0.1.0"
 __all__ = [
+    "ArchiveError",
     "AutosyncError",
     "ConfigError",
     "Conflict",
     "FlushError",
+    "ImportResult",
     "Mount",
     "MountError",
     "NotInPyodideError",
@@ -48,6 +53,7 @@ __all__ = [
     "StorageUnavailableError",
     "UnsupportedPyodideError",
     "flush",
+    "load_ipython_extension",
     "mounts",
     "start",
     "status",
@@ -85,6 +91,8 @@ def start(
     completes are never overwritten or deleted by it. ``on_progress``, if given, is called with a
     :class:`RestoreProgress` after each batch the restore reads (``status().restore_progress``
     shows the same); it is not a setting, so it does not come from the environment or TOML.
+    Without it, a restore that takes more than a second shows a progress bar in a notebook and
+    INFO lines on the ``"autosync"`` logger elsewhere (:class:`~autosync.notebook.RestoreReporter`).
 
     Calling ``start()`` again for a running directory returns the same handle if the settings are
     the same, and raises :class:`ConfigError` naming the settings that differ otherwise. After
@@ -129,6 +137,8 @@ def start(
         )
     check_mount_point(settings.path, _pyodide.mounts())
     backend = _pyodide.JsMount(settings.path, "autosync:" + settings.path)
+    if on_progress is None:
+        on_progress = RestoreReporter(settings.path)
     mount = Mount(settings, backend, on_progress=on_progress)
     _mounts[settings.path] = mount
     mount.begin(blocking=_pyodide.can_run_sync(), run_sync=_pyodide.run_sync)

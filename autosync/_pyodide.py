@@ -177,6 +177,56 @@ def mounts() -> dict[str, str]:
     return {str(point): str(kind) for point, kind in _js_api().mounts().to_py()}
 
 
+_snippets: dict[str, Any] = {}
+
+
+def _js_function(source: str) -> Any:
+    """The JavaScript function ``source`` evaluates to, evaluated once."""
+    if source not in _snippets:
+        from pyodide.code import run_js
+
+        _snippets[source] = run_js(source)
+    return _snippets[source]
+
+
+def set_link_times(path: str, atime_ns: int, mtime_ns: int) -> None:
+    """Set a symbolic link's own times: Pyodide's os.utime cannot (no follow_symlinks=False)."""
+    import pyodide_js
+
+    # Through the node's setattr, as FS.utime would do but without following the link, so the
+    # mount's hooks see the change.
+    _js_function(
+        "(FS, path, atime, mtime) => {"
+        "  const node = FS.lookupPath(path, { follow: false }).node;"
+        "  node.node_ops.setattr(node, { atime, mtime });"
+        "}"
+    )(pyodide_js.FS, path, atime_ns / 1e6, mtime_ns / 1e6)
+
+
+def has_document() -> bool:
+    """Whether this is a page (a worker or Node has no ``document`` to offer a download from)."""
+    import js
+
+    return hasattr(js, "document")
+
+
+def offer_download(data: bytes, filename: str) -> None:
+    """Have the page offer ``data`` as a file download named ``filename``."""
+    from pyodide.ffi import to_js
+
+    _js_function(
+        "(bytes, filename) => {"
+        "  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/zip' }));"
+        "  const a = Object.assign(document.createElement('a'), { href: url, download: filename });"
+        "  document.body.append(a);"
+        "  a.click();"
+        "  a.remove();"
+        # Not revoked at once: the browser may still be reading the Blob (FileSaver.js waits 40 s).
+        "  setTimeout(() => URL.revokeObjectURL(url), 40000);"
+        "}"
+    )(to_js(data), filename)
+
+
 def can_run_sync() -> bool:
     try:
         from pyodide.ffi import can_run_sync as can

@@ -43,3 +43,9 @@ class StorageUnavailableError(RestoreError):
 
 class FlushError(AutosyncError):
     """Saving to IndexedDB failed; the unsaved changes stay pending and are retried."""
+
+
+class ArchiveError(AutosyncError, ValueError):
+    """A zip cannot be imported (an entry would leave the directory, or conflicts with what is
+    there...) or exported to the path given; the message names the entry or path. A refused
+    import has written nothing."""

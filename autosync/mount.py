@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
+from . import _pyodide, archive
 from ._pyodide import JsFailure, MountBackend
 from .config import Settings
-from .errors import FlushError, RestoreError, StorageUnavailableError
+from .errors import AutosyncError, FlushError, RestoreError, StorageUnavailableError
 from .scheduler import Scheduler
 
 log = logging.getLogger("autosync")
@@ -120,6 +122,11 @@ class Status:
     #: Flushes given up on because IndexedDB neither committed nor aborted them in time.
     stalled_flushes: int = 0
 
+    def _repr_html_(self) -> str:
+        from .notebook import status_html
+
+        return status_html([self])
+
 
 def _now_ms() -> float:
     return time.monotonic() * 1000.0
@@ -171,6 +178,11 @@ class Mount:
 
     def __repr__(self) -> str:
         return f"<autosync.Mount {self.path!r} {self._state}>"
+
+    def _repr_html_(self) -> str:
+        from .notebook import status_html
+
+        return status_html([self.status()])
 
     # ------------------------------------------------------------------ start
 
@@ -455,6 +467,65 @@ class Mount:
             quota=shared.quota,
             ephemeral=shared.refuses_blobs,
             stalled_flushes=stats.stalls,
+        )
+
+    # ------------------------------------------------------------------ copies out and back in
+
+    @overload
+    async def export_zip(self, path: None = None) -> bytes: ...
+    @overload
+    async def export_zip(self, path: str | os.PathLike[str]) -> None: ...
+    async def export_zip(self, path: str | os.PathLike[str] | None = None) -> bytes | None:
+        """A zip of the directory from one snapshot: its bytes, or written to ``path``.
+
+        Waits for the restore first. ``path`` must be outside the directory. What the zip holds
+        (files, directories, links, modes, mtimes) is described in :mod:`autosync.archive`::
+
+            backup = await data.export_zip()
+            await data.export_zip("/tmp/data.zip")
+        """
+        with contextlib.suppress(RestoreError):
+            await self.ready()  # after a failed restore, what is in memory is still worth a copy
+        return archive.export_zip(self.path, path)
+
+    async def import_zip(
+        self, source: archive.Source, *, overwrite: bool = False
+    ) -> archive.ImportResult:
+        """Put a zip's files, directories and links back; returns once they are saved.
+
+        ``source`` is the zip's bytes, a binary file object or a path. Files and links that exist
+        are kept unless ``overwrite``; the result lists what was written and what was kept. The
+        whole zip is checked first: an entry that would leave the directory or clashes with what is
+        there raises :class:`~autosync.errors.ArchiveError`, and nothing is written::
+
+            result = await data.import_zip(backup)
+            result.kept          # e.g. ('notes.txt',): already there, left as it was
+        """
+        await self.ready()  # the restore decides what exists; raises RestoreError if it failed
+        result = archive.import_zip(
+            self.path,
+            source,
+            overwrite=overwrite,
+            link_times=_pyodide.set_link_times if _pyodide.IN_PYODIDE else None,
+        )
+        await self.flush()
+        return result
+
+    async def download(self, filename: str | None = None) -> None:
+        """Offer a zip of the directory as a browser download (on a page, not in a worker).
+
+        ``filename`` defaults to the directory's name and the time, e.g.
+        ``data-20261130-142501.zip``::
+
+            await data.download()
+        """
+        if not _pyodide.has_document():
+            raise AutosyncError(
+                "download() needs a page to offer the file from; here there is none (a Web "
+                "Worker, or Node). Send the bytes of `await data.export_zip()` to the page instead"
+            )
+        _pyodide.offer_download(
+            await self.export_zip(), filename or archive.default_name(self.path)
         )
 
     @property

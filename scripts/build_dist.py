@@ -40,8 +40,9 @@ from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
 
-# What pytest-pyodide loads into Pyodide (with their `depends` closure in the lock), and micropip.
-ROOT_PACKAGES = ["pytest", "tblib", "micropip"]
+# What pytest-pyodide loads into Pyodide (with their `depends` closure in the lock), micropip, and
+# IPython (the notebook extension's end-to-end test runs a real IPython shell in Pyodide).
+ROOT_PACKAGES = ["pytest", "tblib", "micropip", "ipython"]
 # Dependencies missing from the lock's entries: pytest imports packaging.
 EXTRA_DEPENDS: dict[str, list[str]] = {"pytest": ["packaging"]}
 # Only an sdist on PyPI: built locally with `pip wheel`.

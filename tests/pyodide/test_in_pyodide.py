@@ -375,3 +375,41 @@ def test_start_in_a_pyodide_older_than_0_27_is_refused(selenium):
     finally:
         pyodide.__version__ = running
     assert not os.path.exists("/t-old")
+
+
+@run_in_pyodide(packages=["autosync"])
+async def test_a_slow_restore_without_on_progress_logs_the_real_progress(selenium):
+    import logging
+    import os
+
+    import pyodide_js
+
+    import autosync
+    from autosync import notebook
+
+    m = await autosync.start("/t-progress-log").ready()
+    for i in range(3):  # over one chunk each: the restore reports each file's bytes
+        with open(f"/t-progress-log/f{i}", "wb") as f:
+            f.write(os.urandom(300_000))
+    await m.stop()
+    pyodide_js.FS.unmount("/t-progress-log")
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("autosync")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    # Every restore counts as slow, and every report is logged.
+    limits = notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S
+    notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S = 0.0, 0.0
+    try:
+        await autosync.start("/t-progress-log").ready()
+    finally:
+        notebook.SHOW_AFTER_S, notebook.LOG_EVERY_S = limits
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records]
+    assert "autosync /t-progress-log: restoring, 3 of 3 entries, 0 bytes of 878.9 KiB" in messages
+    assert any(", 293.0 KiB of 878.9 KiB" in m for m in messages)  # after the first file
+    assert messages[-1].startswith("autosync /t-progress-log: restored 3 files")
+    await autosync.stop("/t-progress-log")

@@ -48,5 +48,6 @@ def test_every_error_is_an_autosync_error():
         autosync.NotInPyodideError,
         autosync.RestoreError,
         autosync.FlushError,
+        autosync.ArchiveError,
     ):
         assert issubclass(error, autosync.AutosyncError)

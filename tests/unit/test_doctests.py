@@ -4,10 +4,10 @@ import doctest
 
 import pytest
 
-from autosync import config, scheduler
+from autosync import archive, config, scheduler
 
 
-@pytest.mark.parametrize("module", [config, scheduler])
+@pytest.mark.parametrize("module", [archive, config, scheduler])
 def test_docstring_examples_hold(module, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no autosync.toml around
     result = doctest.testmod(module)
