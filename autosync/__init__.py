@@ -131,8 +131,9 @@ def start(
 
     _pyodide.require_pyodide()
     if not _pyodide.has_indexeddb():
-        raise NotInPyodideError(
-            "this Pyodide runtime has no IndexedDB (plain Node.js); load an IndexedDB "
+        raise StorageUnavailableError(
+            "IndexedDB, the browser's storage, is unavailable here: this runtime has none (plain "
+            "Node.js, or a browser context that disables it). In Node, load an IndexedDB "
             "implementation such as the npm package fake-indexeddb before Pyodide"
         )
     check_mount_point(settings.path, _pyodide.mounts())

@@ -200,7 +200,7 @@ def set_link_times(path: str, atime_ns: int, mtime_ns: int) -> None:
         "  const node = FS.lookupPath(path, { follow: false }).node;"
         "  node.node_ops.setattr(node, { atime, mtime });"
         "}"
-    )(pyodide_js.FS, path, atime_ns / 1e6, mtime_ns / 1e6)
+    )(pyodide_js.FS, path, atime_ns // 10**6, mtime_ns // 10**6)  # ms; a float of ns rounds
 
 
 def has_document() -> bool:

@@ -40,9 +40,11 @@ from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
 
-# What pytest-pyodide loads into Pyodide (with their `depends` closure in the lock), micropip, and
-# IPython (the notebook extension's end-to-end test runs a real IPython shell in Pyodide).
-ROOT_PACKAGES = ["pytest", "tblib", "micropip", "ipython"]
+# What pytest-pyodide loads into Pyodide (with their `depends` closure in the lock), and micropip.
+ROOT_PACKAGES = ["pytest", "tblib", "micropip"]
+# The newest Pyodide also gets IPython: the notebook extension's end-to-end test runs a real IPython
+# shell there (before 314, IPython's lock entry depends on the CDN-only sqlite3).
+NEWEST_EXTRA_PACKAGES = ["ipython"]
 # Dependencies missing from the lock's entries: pytest imports packaging.
 EXTRA_DEPENDS: dict[str, list[str]] = {"pytest": ["packaging"]}
 # Only an sdist on PyPI: built locally with `pip wheel`.
@@ -107,17 +109,20 @@ def pip(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def needed_wheels(packages: dict[str, dict[str, object]]) -> dict[str, str]:
-    """Lock package name -> version, for ROOT_PACKAGES and everything they depend on."""
+def needed_wheels(packages: dict[str, dict[str, object]], roots: list[str]) -> dict[str, str]:
+    """Lock package name -> version, for ``roots`` and everything they depend on."""
     out: dict[str, str] = {}
-    todo = list(ROOT_PACKAGES)
+    todo = list(roots)
+    # `depends` may spell a name otherwise than its key (prompt_toolkit, prompt-toolkit).
+    keys = {norm(key): key for key in packages}
     while todo:
-        name = todo.pop()
+        wanted = todo.pop()
+        name = keys.get(norm(wanted))
+        if name is None:
+            raise SystemExit(f"{wanted} is not in pyodide-lock.json")
         if name in out:
             continue
-        entry = packages.get(name)
-        if entry is None:
-            raise SystemExit(f"{name} is not in pyodide-lock.json")
+        entry = packages[name]
         out[name] = str(entry["version"])
         depends = entry["depends"]
         assert isinstance(depends, list)
@@ -158,7 +163,8 @@ def build_one(root: Path, version: Version) -> None:
     lock = json.loads((src / "pyodide-lock.json").read_text())
     packages = lock["packages"]
     python = ".".join(lock["info"]["python"].split(".")[:2])
-    wheels = fetch_wheels(cache, needed_wheels(packages), python)
+    roots = ROOT_PACKAGES + (NEWEST_EXTRA_PACKAGES if version.npm_name == NEWEST_NPM_NAME else [])
+    wheels = fetch_wheels(cache, needed_wheels(packages, roots), python)
 
     tmp = Path(tempfile.mkdtemp(prefix="dist.", dir=root / ".build"))
     try:

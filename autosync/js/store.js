@@ -488,7 +488,9 @@
   // refused after `failAfterPuts` puts (a real ConstraintError, which aborts the transaction);
   // `hang`: the next n flushes commit, but their completion is never reported (as WebKit did);
   // `stallMs`: the bound on a commit instead of the one computed from its size.
-  const faults = { fail: 0, failAfterPuts: 1, hang: 0, stallMs: undefined };
+  // `hangReads`: the next n batches of node records read are never reported (a restore that
+  // stalls); `readStallMs`: the bound on each read instead of the default.
+  const faults = { fail: 0, failAfterPuts: 1, hang: 0, stallMs: undefined, hangReads: 0, readStallMs: undefined };
 
   // One commit: a readwrite transaction over every store. IndexedDB clones a value inside put(), so
   // the caller may hand views of live file contents: the transaction holds a snapshot from that
@@ -596,7 +598,7 @@
     commit(timeoutMs) {
       if (this.tx.commit) this.tx.commit();
       const done = this.done.then(() => ({ ...this.stats, logKey: this.logRequest ? this.logRequest.result : undefined }));
-      return bounded(done, faults.stallMs === undefined ? timeoutMs : faults.stallMs, "saving", () => this.abort());
+      return bounded(done, faults.stallMs == null ? timeoutMs : faults.stallMs, "saving", () => this.abort());
     }
 
     abort() {
@@ -639,13 +641,21 @@
     return null;
   }
 
+  // A read of one batch that takes longer than this counts as stalled.
+  const READ_STALL_MS = 60000;
+
   // Reads the node records in key order, `count` per transaction; calls `batch(keys, values)`.
   async function readNodes(db, count, batch) {
     let range = null;
     for (;;) {
       const tx = db.transaction([NODES], "readonly");
       const store = tx.objectStore(NODES);
-      const [keys, values] = await Promise.all([requestPromise(store.getAllKeys(range, count)), requestPromise(store.getAll(range, count))]);
+      let read = Promise.all([requestPromise(store.getAllKeys(range, count)), requestPromise(store.getAll(range, count))]);
+      if (faults.hangReads > 0) {
+        faults.hangReads--;
+        read = new Promise(() => {});
+      }
+      const [keys, values] = await bounded(read, faults.readStallMs == null ? READ_STALL_MS : faults.readStallMs, "reading the saved entries");
       if (keys.length === 0) return;
       await batch(keys, values);
       if (keys.length < count) return;

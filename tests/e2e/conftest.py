@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from demo.engines import ENGINES, Browser, Page, launch
+from demo.engines.chromium import Chromium
 from demo.server import Server
 
 
@@ -50,12 +51,19 @@ class Session:
         self.server = server
         self.pyodide = pyodide
 
-    def open(self, *, worker: bool = False) -> Page:
-        """The demo page; with ``worker``, its Python runs in a dedicated Web Worker."""
+    def open(self, *, worker: bool = False, another_tab: bool = False) -> Page:
+        """The demo page; with ``worker``, its Python runs in a dedicated Web Worker; with
+        ``another_tab``, in a new tab beside the open ones (Chromium), as a user opening the app
+        twice."""
         query = "?manual=1" + ("&worker=1" if worker else "")
+        if self.pyodide:
+            query += f"&pyodide={self.pyodide}"
+        if another_tab:
+            assert isinstance(self.browser, Chromium), "several tabs: Chromium only"
+            return self.browser.open_another(self.server.url + query)
+        page = self.browser.open(self.server.url + query)
         if not self.pyodide:
-            return self.browser.open(self.server.url + query)
-        page = self.browser.open(self.server.url + query + f"&pyodide={self.pyodide}")
+            return page
         running = page.python("import pyodide\npyodide.__version__")
         assert running.startswith(self.pyodide + "."), f"asked for {self.pyodide}, got {running}"
         return page
@@ -66,10 +74,11 @@ class Session:
         max_wait_ms: int = 1000,
         *,
         worker: bool = False,
+        another_tab: bool = False,
         **more: object,
     ) -> Page:
         """Open the page and start autosync on /data (restore included)."""
-        page = self.open(worker=worker)
+        page = self.open(worker=worker, another_tab=another_tab)
         args = ", ".join(
             f"{k}={v!r}"
             for k, v in {"debounce_ms": debounce_ms, "max_wait_ms": max_wait_ms, **more}.items()

@@ -77,7 +77,11 @@ def test_file_of_several_chunks_survives_reload_without_flush(session):
         "None"
     )
     time.sleep(AFTER_DEBOUNCE_S)
-    before_reload = page.python("s = autosync.status('/data')\n[s.state, s.last_error]")
+    before_reload = page.python(
+        "s = autosync.status('/data')\n[s.state, s.last_error, s.ephemeral]"
+    )
+    # autosync tells in-memory storage (it refuses Blobs) from storage on disk.
+    assert before_reload[2] == (session.browser.name == "webkit-ephemeral"), before_reload
     page = session.browser.reload(page)
     restored = page.python(
         "import asyncio, autosync, hashlib\n"
@@ -95,7 +99,7 @@ def test_file_of_several_chunks_survives_reload_without_flush(session):
     big = hashlib.sha256(b"seed").digest() * (800 * 1024 // 32)
     expected = [len(big), hashlib.sha256(big).hexdigest(), "next to it"]
     assert restored == expected, (
-        f"before the reload autosync was {before_reload} [state, last_error]"
+        f"before the reload autosync was {before_reload} [state, last_error, ephemeral]"
     )
 
 

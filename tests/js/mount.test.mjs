@@ -274,3 +274,20 @@ test("describeError names Emscripten's errno and the operation", () => {
   }
   assert.equal(t.lib.tree.describeError(error, "creating directory"), "EEXIST creating directory");
 });
+
+test("a restore whose reads never come back is given up on, as 'stalled'", async () => {
+  const path = newPath();
+  const m = await start(t, path);
+  t.FS.writeFile(`${path}/a`, "a");
+  await flush(m);
+  // The restore runs in the other runtime, which has its own faults.
+  other.api.faults.hangReads = 1;
+  other.api.faults.readStallMs = 200;
+  try {
+    await assert.rejects(reloaded(path), (e) => e.kind === "stalled" && /did not finish reading the saved entries/.test(e.message));
+  } finally {
+    other.api.faults.readStallMs = undefined;
+  }
+  const { fs } = await reloaded(path);
+  assert.equal(Buffer.from(fs.readFile(`${path}/a`)).toString(), "a");
+});
