@@ -316,11 +316,16 @@
       const reg = mount.registry;
       const tracker = mount.tracker;
       const writing = tree.openForWriting(closing);
-      // Directory times as they were, since adding and removing children bumps them.
+      // Directory times to end with: as they were, since adding and removing children bumps them,
+      // or as a directory's own record says (which wins, whenever it is applied).
       const dirTimes = new Map();
       const keepTime = (dir) => {
         if (dir && !dirTimes.has(dir)) dirTimes.set(dir, tree.mtimeOf(dir));
       };
+      const recordTime = (dir, mtime) => {
+        dirTimes.set(dir, mtime);
+      };
+      const times = { keep: keepTime, record: recordTime };
       const puts = [];
       const dels = [];
       for (const item of items) {
@@ -372,14 +377,14 @@
               continue;
             }
             progress = true;
-            this.applyPut(item, parent, { writing, keepTime, clear, lost, floating });
+            this.applyPut(item, parent, { writing, times, clear, lost, floating });
           }
           pending = later;
         }
         for (const item of pending) {
           // Still no parent: it was removed here. A directory this tab deleted comes back for it.
           const parent = reg.get(item.key[0]);
-          if (parent && tracker.removed.has(parent) && this.resurrect(parent)) this.applyPut(item, parent, { writing, keepTime, clear, lost, floating });
+          if (parent && tracker.removed.has(parent) && this.resurrect(parent)) this.applyPut(item, parent, { writing, times, clear, lost, floating });
           else mount.noteDamaged(item.key, "its directory is missing");
         }
         for (const node of floating) {
@@ -400,7 +405,7 @@
 
         if (root && root.v !== (mount.root.saved && mount.root.saved.v) && !tracker.pendingOn(mount.root)) {
           mount.root.mode = root.mode;
-          dirTimes.set(mount.root, root.mtime);
+          recordTime(mount.root, root.mtime);
           mount.root.saved = { keys: [], chunked: null, v: root.v, mode: root.mode, mtime: root.mtime, size: -1 };
         }
         for (const [dir, mtime] of dirTimes) tree.setTimes(dir, mtime);
@@ -409,7 +414,8 @@
       }
     }
 
-    applyPut(item, parent, { writing, keepTime, clear, lost, floating }) {
+    applyPut(item, parent, { writing, times, clear, lost, floating }) {
+      const keepTime = times.keep;
       const mount = this.mount;
       const reg = mount.registry;
       const tracker = mount.tracker;
@@ -465,7 +471,10 @@
             return;
           }
           const mine = node.saved && lost.get(store.keyString(key)) === node.saved.v;
-          if (!tracker.pendingOn(node)) tree.updateNode(node, record, item.bytes);
+          if (!tracker.pendingOn(node)) {
+            tree.updateNode(node, record, item.bytes);
+            if (isDir) times.record(node, record.mtime);
+          }
           if (mine) this.conflict(node, key, record, "changed in this tab and in another tab: the other tab's version is kept", item, true);
         }
         node.saved = savedOf(key, record, mount.chunkSize);
@@ -490,6 +499,7 @@
       keepTime(parent);
       const bytes = store.isFileMode(record.mode) ? item.bytes || new Uint8Array(record.size) : null;
       const created = tree.makeNode(parent, name, record, bytes, mount.ops.adopt);
+      if (isDir) times.record(created, record.mtime);
       reg.set(created, record.id);
       created.saved = savedOf(key, record, mount.chunkSize);
     }

@@ -71,10 +71,14 @@ for (const withLocks of [true, false]) {
       await until(() => exists(b, `${dir}/gone.txt`), 3000, "gone.txt in tab b");
       a.FS.mkdir(`${dir}/d`);
       a.FS.writeFile(`${dir}/d/new.txt`, "from a");
+      a.FS.utime(`${dir}/d`, 1000, 1000);
       a.FS.unlink(`${dir}/gone.txt`);
       await flush(ma);
       await until(() => exists(b, `${dir}/d/new.txt`) && !exists(b, `${dir}/gone.txt`), 3000, "a's commit in tab b");
       assert.equal(read(b, `${dir}/d/new.txt`), "from a");
+      // Times as the other tab saved them, not as making the children here left them.
+      assert.equal(b.FS.stat(`${dir}/d`).mtime.getTime(), 1000);
+      assert.equal(b.FS.stat(dir).mtime.getTime(), a.FS.stat(dir).mtime.getTime());
       // And back: b's change reaches a.
       b.FS.writeFile(`${dir}/d/new.txt`, "from b");
       await flush(mb);
