@@ -241,20 +241,15 @@
       tracker().moved(node, from, fromName, newDir, replaced && replaced !== node ? replaced : null, t);
       mount.changed(t);
     };
-    ops.dir.node.unlink = (parent, name) => {
-      const node = parent.contents[name];
-      base.dir.node.unlink(parent, name);
-      const t = clock();
-      tracker().dropped(node, parent, name, t);
-      mount.changed(t);
-    };
-    ops.dir.node.rmdir = (parent, name) => {
-      const node = parent.contents[name];
-      base.dir.node.rmdir(parent, name);
-      const t = clock();
-      tracker().dropped(node, parent, name, t);
-      mount.changed(t);
-    };
+    for (const remove of ["unlink", "rmdir"]) {
+      ops.dir.node[remove] = (parent, name) => {
+        const node = parent.contents[name];
+        base.dir.node[remove](parent, name);
+        const t = clock();
+        tracker().dropped(node, parent, name, t);
+        mount.changed(t);
+      };
+    }
     // A write at `position` changes [position, end) and, past the old end, the hole before it.
     // This runs for every write(2): keep it lean (no clock read of its own, see Mount.changed).
     const write = base.file.stream.write;

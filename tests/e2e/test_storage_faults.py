@@ -9,25 +9,12 @@ import time
 
 import pytest
 from e2e_timing import FLUSH_ALLOWANCE_S, HANG_S
+from page_log import COLLECT_LOG
 
 pytestmark = pytest.mark.e2e
 
 DEBOUNCE_MS = 200
 AFTER_DEBOUNCE_S = DEBOUNCE_MS / 1000 + FLUSH_ALLOWANCE_S
-
-COLLECT_LOG = """
-import logging
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-    def emit(self, record):
-        self.seen.append([record.levelname, record.getMessage()])
-collected = Collect()
-logging.getLogger('autosync').addHandler(collected)
-logging.getLogger('autosync').setLevel(logging.DEBUG)
-None
-"""
 
 
 def storage(page):

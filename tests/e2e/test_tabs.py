@@ -9,6 +9,7 @@ import time
 
 import pytest
 from e2e_timing import FLUSH_ALLOWANCE_S
+from page_log import COLLECT_LOG
 
 pytestmark = pytest.mark.e2e
 
@@ -18,20 +19,6 @@ AFTER_DEBOUNCE_S = DEBOUNCE_MS / 1000 + FLUSH_ALLOWANCE_S
 # What autosync promises: another tab's commit shows up within debounce_ms + 1 s. The test allows
 # the loaded machine's flush allowance on top.
 PROPAGATION_S = DEBOUNCE_MS / 1000 + 1 + FLUSH_ALLOWANCE_S
-
-# Collects autosync's log records in the page, to check what a tab reported.
-COLLECT_LOG = """
-import logging
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-    def emit(self, record):
-        self.seen.append([record.levelname, record.getMessage()])
-collected = Collect()
-logging.getLogger('autosync').addHandler(collected)
-None
-"""
 
 
 def wait_for(page, expression: str, timeout_s: float) -> float:

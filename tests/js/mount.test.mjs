@@ -4,7 +4,7 @@
 // program's calls would reach it. The same behaviours are tested in Chromium in tests/e2e.
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { tab } from "./harness.mjs";
+import { tab, start, flush } from "./harness.mjs";
 
 // `t` changes files; `other` reads them back as a reload would: its own memory, the same IndexedDB.
 let t;
@@ -23,28 +23,11 @@ async function reloaded(path, restoredOut) {
     earlier.detach();
     other.FS.unmount(path);
   }
-  const m = await start(other, path, restoredOut);
+  const m = await start(other, path, { restoredOut });
   mountedThere.set(path, m);
   return { fs: other.FS, m };
 }
 
-async function start(runtime, path, restoredOut) {
-  if (!runtime.FS.analyzePath(path).exists) runtime.FS.mkdirTree(path);
-  const m = runtime.api.attach(path, `autosync:${path}`);
-  const outcome = await m.restore(null);
-  if (outcome.error) throw Object.assign(new Error(outcome.error), { kind: outcome.kind });
-  if (restoredOut) Object.assign(restoredOut, outcome.value);
-  m.start(10 ** 9, false, { persist: false });
-  return m;
-}
-
-async function flush(m) {
-  const done = m.flush();
-  if (!done) return null;
-  const outcome = await done;
-  if (outcome.error) throw Object.assign(new Error(outcome.error), { kind: outcome.kind });
-  return outcome.value;
-}
 
 const newPath = () => `/m${++serial}`;
 

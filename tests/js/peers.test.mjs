@@ -5,7 +5,7 @@
 // scenarios run in real Chromium in tests/e2e/test_tabs.py.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Locks, tab, until } from "./harness.mjs";
+import { Locks, tab, until, start, flush } from "./harness.mjs";
 
 const CHUNK = 262144;
 
@@ -28,22 +28,6 @@ async function thirdTab() {
   }
 }
 
-async function start(t, path, options = {}) {
-  if (!t.FS.analyzePath(path).exists) t.FS.mkdirTree(path);
-  const m = t.api.attach(path, `autosync:${path}`);
-  const restored = await m.restore(null);
-  if (restored.error) throw new Error(restored.error);
-  m.start(10 ** 9, false, { keepConflicts: !!options.keepConflicts, persist: false });
-  return m;
-}
-
-async function flush(m) {
-  const done = m.flush();
-  if (!done) return null;
-  const outcome = await done;
-  if (outcome.error) throw Object.assign(new Error(outcome.error), { kind: outcome.kind });
-  return outcome.value;
-}
 
 const read = (t, path) => Buffer.from(t.FS.readFile(path)).toString();
 const exists = (t, path) => t.FS.analyzePath(path).exists;
