@@ -100,6 +100,8 @@
     }
 
     write(writer, { whole = false, conflicts = [] }) {
+      this.mount.peers.beforeFlush();
+      conflicts = conflicts.concat(this.mount.takeConflicts());
       const taken = this.mount.tracker.take();
       const started = now();
       let written = [];
@@ -157,6 +159,7 @@
         node.saved = { keys, chunked: null, v: prev ? prev.v : 0, mode: prev ? prev.mode : -1, mtime: prev ? prev.mtime : -1, size: prev ? prev.size : -1 };
       }
       mount.tracker.giveBack(taken);
+      for (const id of taken.orphans || []) mount.orphans.add(id);
       const s = this.stats;
       s.failures++;
       const error = store.storageError(e);
@@ -185,6 +188,9 @@
         dels.push(key);
       };
 
+      taken.orphans = [...mount.orphans];
+      mount.orphans.clear();
+      for (const id of taken.orphans) if (!reg.get(id)) writer.deleteChunks(id, 0);
       for (const node of taken.removed) {
         const prev = node.saved;
         if (!prev) {

@@ -53,6 +53,9 @@
       this.keepConflicts = false;
       // Conflicts found while catching up, named in this tab's next log record for the other tab.
       this.conflictsToLog = [];
+      // Ids whose chunks the next flush deletes: records another tab wrote that this tab's entries
+      // replaced (see peers.js).
+      this.orphans = new Set();
       // Records the restore or a catch-up did not apply: [{key, id} | {metaKey}].
       this.damaged = [];
       this.progress = undefined;

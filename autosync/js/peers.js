@@ -353,6 +353,10 @@
           return true;
         }
         if (tracker.pendingOn(other) || !other.saved) return false;
+        const key = [reg.idOf(parent), name];
+        if (lost.get(store.keyString(key)) === other.saved.v) {
+          this.conflict(other, key, null, "changed in this tab and in another tab: the other tab's entry is kept", null, true);
+        }
         keepTime(parent);
         tree.unlinkNode(other);
         reg.forget(other);
@@ -383,8 +387,9 @@
         }
         for (const item of pending) {
           // Still no parent: it was removed here. A directory this tab deleted comes back for it.
-          const parent = reg.get(item.key[0]);
-          if (parent && tracker.removed.has(parent) && this.resurrect(parent)) this.applyPut(item, parent, { writing, times, clear, lost, floating });
+          const removed = reg.get(item.key[0]);
+          const parent = removed && tracker.removed.has(removed) ? this.resurrect(removed) : null;
+          if (parent) this.applyPut(item, parent, { writing, times, clear, lost, floating });
           else mount.noteDamaged(item.key, "its directory is missing");
         }
         for (const node of floating) {
@@ -401,7 +406,7 @@
           gone.push([depth(node), node, item.key]);
         }
         gone.sort((a, b) => b[0] - a[0]);
-        for (const [, node, key] of gone) this.applyDelete(node, key, { writing, keepTime });
+        for (const [, node, key] of gone) this.applyDelete(node, key, { writing, keepTime, putIds });
 
         if (root && root.v !== (mount.root.saved && mount.root.saved.v) && !tracker.pendingOn(mount.root)) {
           mount.root.mode = root.mode;
@@ -426,8 +431,10 @@
       if (node && !tree.inTree(node, mount.root) && !floating.has(node)) {
         if (tracker.removed.has(node)) {
           // Deleted here, changed there.
-          if (store.isDirMode(node.mode) && this.resurrect(node)) {
+          const back = store.isDirMode(node.mode) ? this.resurrect(node) : null;
+          if (back) {
             // A directory comes back; its record is taken as it is now.
+            node = back;
           } else {
             this.conflict(node, key, record, "deleted here, changed in another tab: deleted", item);
             node.saved = { keys: [key], chunked: null, v: record.v, mode: record.mode, mtime: record.mtime, size: -1 };
@@ -436,6 +443,22 @@
         } else {
           node = undefined;
         }
+      }
+      if (node && kindOf(node.mode) !== kindOf(record.mode)) {
+        // The id now names another kind of entry (damaged data, or a tab that took it over): this
+        // node cannot become that, so it gives way, unless it has changes of its own here.
+        if (tracker.pendingOn(node)) {
+          this.conflict(node, key, record, `changed in this tab, replaced by a ${kindOf(record.mode)} in another tab: this tab's version is kept`, item);
+          this.takeOwnId(node);
+          return;
+        }
+        if (tree.inTree(node, mount.root)) {
+          keepTime(node.parent);
+          tree.unlinkNode(node);
+        }
+        floating.delete(node);
+        reg.forget(node);
+        node = undefined;
       }
       if (node) {
         floating.delete(node);
@@ -467,7 +490,9 @@
         }
         if (!node.saved || node.saved.v !== record.v) {
           if (writing.has(node) && !tracker.pendingOn(node)) {
+            // The stored copy is the other tab's now: whatever this tab writes next goes whole.
             this.deferred.set(node, item);
+            node.saved = { ...node.saved, keys: [key], chunked: null };
             return;
           }
           const mine = node.saved && lost.get(store.keyString(key)) === node.saved.v;
@@ -489,6 +514,15 @@
           local.saved = savedOf(key, record, mount.chunkSize);
           return;
         }
+        if (kindOf(local.mode) !== kindOf(record.mode)) {
+          // A directory here, a file there (or the like): this tab's entry goes over the other's
+          // record with its own id, and the other's chunks go with the next flush.
+          this.conflict(local, key, record, `created in this tab and, as a ${kindOf(record.mode)}, in another tab: this tab's ${kindOf(local.mode)} is kept`, item);
+          mount.orphans.add(record.id);
+          local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
+          this.track((t) => t.meta(local, Date.now()));
+          return;
+        }
         // Both created a file of that name: this tab's goes over it, with the stored id, whole.
         this.conflict(local, key, record, "created in this tab and in another tab: this tab's file is kept", item);
         reg.set(local, record.id);
@@ -504,26 +538,27 @@
       created.saved = savedOf(key, record, mount.chunkSize);
     }
 
-    applyDelete(node, key, { writing, keepTime }) {
+    applyDelete(node, key, { writing, keepTime, putIds }) {
       const mount = this.mount;
       const tracker = mount.tracker;
+      // Nothing is stored at `key` any more; what is stored elsewhere under this id stays known.
+      node.saved = forgetKey(node.saved, key);
+      // Moved away (its record is among the puts): the old place only.
+      if (putIds.has(node.asid)) return;
       if (tracker.pendingOn(node)) {
-        if (store.isDirMode(node.mode)) {
-          node.saved = undefined;
-          return;
-        }
+        if (store.isDirMode(node.mode)) return;
         this.conflict(node, key, undefined, "changed in this tab, deleted in another tab: this tab's version is kept", null);
-        node.saved = undefined;
         this.track((t) => (FS.isFile(node.mode) ? t.whole(node, Date.now()) : t.meta(node, Date.now())));
         return;
       }
       if (writing.has(node)) {
+        // The chunks are gone too: whatever this tab writes next goes whole.
         this.deferred.set(node, { key, record: undefined });
+        if (node.saved) node.saved = { ...node.saved, chunked: null };
         return;
       }
       if (FS.isDir(node.mode) && Object.keys(node.contents).length) {
         // Others emptied it as far as they knew; what is still here (added here) keeps it.
-        node.saved = undefined;
         this.track((t) => t.meta(node, Date.now()));
         return;
       }
@@ -533,21 +568,34 @@
       node.saved = undefined;
     }
 
-    // Puts a directory this tab deleted back where it was; false if its place is taken.
+    // Puts a directory this tab deleted back where it was, since another tab added to it. If this
+    // tab made a new directory of that name meanwhile, that one takes the deleted one's id (both
+    // are one directory, as when two tabs make a directory of one name). Returns the directory
+    // node that now stands for `node`, or null if its place is taken by something else.
     resurrect(node) {
       const mount = this.mount;
       const tracker = mount.tracker;
-      if (!node.saved || !node.saved.keys.length) return false;
+      if (!node.saved || !node.saved.keys.length) return null;
       const [pid, name] = node.saved.keys[0];
       const parent = mount.registry.get(pid);
-      if (!parent || !tree.inTree(parent, mount.root) || Object.prototype.hasOwnProperty.call(parent.contents, name)) return false;
+      if (!parent || !tree.inTree(parent, mount.root)) return null;
+      if (Object.prototype.hasOwnProperty.call(parent.contents, name)) {
+        const local = parent.contents[name];
+        if (!FS.isDir(local.mode) || local.saved) return null;
+        tracker.removed.delete(node);
+        mount.registry.forget(node);
+        mount.registry.set(local, node.asid);
+        local.saved = node.saved;
+        this.track((t) => t.meta(local, Date.now()));
+        return local;
+      }
       node.name = name;
       node.parent = parent;
       parent.contents[name] = node;
       FS.hashAddNode(node);
       tracker.removed.delete(node);
       this.track((t) => t.meta(node, Date.now()));
-      return true;
+      return node;
     }
 
     // `stream` is being closed: a change of another tab that waited for its file comes now, unless
@@ -588,6 +636,28 @@
       return tree.relativePath(copy, mount.root);
     }
 
+    // `node` keeps its changes under an id of its own, leaving the stored record of its old id (and
+    // that id's chunks) to whoever has it now; the next flush writes it whole, in its place.
+    takeOwnId(node) {
+      const mount = this.mount;
+      mount.registry.forget(node);
+      node.asid = undefined;
+      node.saved = node.saved ? { ...node.saved, chunked: null } : undefined;
+      this.track((t) => (FS.isFile(node.mode) ? t.whole(node, Date.now()) : t.meta(node, Date.now())));
+    }
+
+    // Before a flush: a file this tab changed while another tab's version of it waited for the file
+    // to be closed goes whole over that version, which is reported.
+    beforeFlush() {
+      if (!this.deferred.size) return;
+      for (const [node, item] of this.deferred) {
+        if (!this.mount.tracker.pendingOn(node)) continue;
+        this.deferred.delete(node);
+        const what = item.record === undefined ? "deleted in another tab" : "changed in another tab";
+        this.conflict(node, item.key, item.record, `changed in this tab while it was open, ${what}: this tab's version is kept`, item);
+      }
+    }
+
     // Records a change of this tab's own while other tabs' changes are applied (tracking paused).
     track(change) {
       const tracker = this.mount.tracker;
@@ -612,6 +682,16 @@
     let d = 0;
     for (let n = node; n.parent !== n; n = n.parent) d++;
     return d;
+  }
+
+  // `saved` without `key` among the places its record may be.
+  function forgetKey(saved, key) {
+    return saved ? { ...saved, keys: saved.keys.filter((k) => !sameKey(k, key)) } : saved;
+  }
+
+  // "file", "directory" or "symlink": a node cannot change from one to another.
+  function kindOf(mode) {
+    return store.isDirMode(mode) ? "directory" : store.isLinkMode(mode) ? "symlink" : "file";
   }
 
   // What this tab knows of a record it has applied.
