@@ -225,5 +225,33 @@ for (const withLocks of [true, false]) {
       assert.deepEqual(list(c, `${dir}/d`), ["added-in-b"]);
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    // Found by the soak (tests/soak, ./dev soak --seed 3 --tabs 2): the catch-up read both of the
+    // other tab's commits at once, and the file ended up stored under both keys (its id twice).
+    test("a file changed here while another tab changed and then moved it is stored once", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.mkdir(`${dir}/d`);
+      a.FS.mkdir(`${dir}/e`);
+      a.FS.writeFile(`${dir}/d/x`, "base");
+      await flush(ma);
+      const mb = await start(b, dir);
+      a.FS.writeFile(`${dir}/d/x`, "changed in a");
+      b.FS.writeFile(`${dir}/d/x`, "changed in b");
+      await flush(mb);
+      b.FS.rename(`${dir}/d/x`, `${dir}/e/y`);
+      await flush(mb);
+      await flush(ma);
+      const c = await thirdTab();
+      c.FS.mkdirTree(dir);
+      const mc = c.api.attach(dir, `autosync:${dir}`);
+      const restored = await mc.restore(null);
+      assert.ok(!restored.error, restored.error);
+      assert.deepEqual(restored.value.failed, [], "the restore found no damaged records");
+      const places = [`${dir}/d/x`, `${dir}/e/y`].filter((p) => exists(c, p));
+      assert.equal(places.length, 1, `stored once, found at ${places}`);
+      assert.equal(read(c, places[0]), "changed in a", "the later flush's whole version");
+      for (const m of [ma, mb, mc]) m.detach();
+    });
   });
 }
