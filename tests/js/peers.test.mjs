@@ -253,5 +253,31 @@ for (const withLocks of [true, false]) {
       assert.equal(read(c, places[0]), "changed in a", "the later flush's whole version");
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    // Found by the soak (./dev soak --seed 101 --tabs 2: os.listdir() of a path os.lstat() called a
+    // directory failed with ENOTDIR): the tab whose file lost to the other tab's directory kept a
+    // file node with a directory's mode.
+    test("a directory here and a file of the same name in another tab: both tabs end with one usable entry", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      const mb = await start(b, dir);
+      a.FS.mkdir(`${dir}/b`);
+      b.FS.writeFile(`${dir}/b`, "a file");
+      await flush(mb);
+      await flush(ma);
+      const usable = (t) => {
+        const isDir = t.FS.isDir(t.FS.lstat(`${dir}/b`).mode);
+        try {
+          if (isDir) t.FS.readdir(`${dir}/b`);
+          else t.FS.readFile(`${dir}/b`);
+          return isDir ? "directory" : "file";
+        } catch (e) {
+          return `a ${isDir ? "directory" : "file"} by its mode that fails with errno ${e.errno}`;
+        }
+      };
+      await until(() => usable(b) !== "file", 3000, "tab a's commit in tab b");
+      assert.deepEqual([usable(a), usable(b)], ["directory", "directory"], "tab a's flush came later and wins");
+      for (const m of [ma, mb]) m.detach();
+    });
   });
 }
