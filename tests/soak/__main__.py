@@ -12,6 +12,7 @@ soak (to look past a failure that is already known).
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import sys
 import tempfile
@@ -31,11 +32,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="steps per seed (default 300)")
     parser.add_argument("--trace", action="store_true", help="print every step as it runs")
     parser.add_argument("--keep-going", action="store_true", help="go on after a failing seed")
+    parser.add_argument(
+        "--kinds-apart",
+        action="store_true",
+        help="two tabs: never a file and a directory (or symlink) of one path (looks past such bugs)",
+    )
     args = parser.parse_args(argv)
     if args.seed is None and not args.minutes:
         parser.error("give --minutes, --seed, or both")
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    run = run_two_tabs if args.tabs == 2 else run_one_tab
+    run = (
+        functools.partial(run_two_tabs, kinds_apart=args.kinds_apart)
+        if args.tabs == 2
+        else run_one_tab
+    )
     deadline = time.monotonic() + args.minutes * 60
     total = Counts()
     seeds = 0

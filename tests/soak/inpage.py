@@ -31,6 +31,8 @@ SETTINGS: dict[str, Any] = {
     "persist": False,
 }
 
+REMOVING = ("unlink", "rmdir", "rmtree", "rename")
+
 mount: Any = None
 fds: dict[int, int] = {}
 later: Any = None  # a flush started without waiting for it (a kill follows)
@@ -46,6 +48,28 @@ def data(seed: int, n: int) -> bytes:
 
 def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()[:24]
+
+
+def version(content: bytes) -> dict[str, Any]:
+    """A file's content as a two-tab run records it: its hash, size, and the hash of each of its
+    chunks (to tell which version each part of a mixed file came from)."""
+    chunk = 256 * 1024
+    return {
+        "sha": digest(content),
+        "size": len(content),
+        "chunks": [digest(content[i : i + chunk]) for i in range(0, len(content), chunk)],
+    }
+
+
+def file_version(path: str) -> dict[str, Any]:
+    with open(full(path), "rb") as f:
+        return version(f.read())
+
+
+def listing_and_versions() -> dict[str, Any]:
+    """:func:`listing`, and the :func:`version` of every file (what a two-tab run starts from)."""
+    files = [p for p, st in _walk() if stat.S_ISREG(st.st_mode)]
+    return {"ids": listing(), "versions": {p: file_version(p) for p in files}}
 
 
 async def start() -> dict[str, Any]:
@@ -85,9 +109,55 @@ def describe() -> dict[str, list[Any]]:
     return out
 
 
-def paths() -> list[str]:
-    """Every path under ROOT (cheaper than describe: nothing is read)."""
-    return [p for p, _ in _walk()]
+def listing() -> dict[str, list[int]]:
+    """Every path under ROOT (nothing is read), with the autosync ids of its entry and of every
+    directory above it: the ids a flush right after this stores them under."""
+    return {p: _ids(p, assign=True) for p, _ in _walk() if p}
+
+
+def after_flush(listed: dict[str, list[int]]) -> dict[str, list[int]]:
+    """``listed`` with the ids its paths have now: the flush may have merged an entry with another
+    tab's of the same name, which gives it that entry's id."""
+    out = {}
+    for path, ids in listed.items():
+        try:
+            now = _ids(path, assign=False)
+        except Exception:
+            now = []
+        out[path] = sorted(set(ids) | set(now))
+    return out
+
+
+def _node(path: str) -> Any:
+    import pyodide_js
+
+    return pyodide_js.FS.lookupPath(full(path)).node
+
+
+def _ids(path: str, *, assign: bool) -> list[int]:
+    """autosync's ids (tree.js Registry: stable across tabs) of ``path`` and its directories.
+    Without ``assign``, a node that has none (never saved, never listed) has none here either."""
+    registry = _node("").mount.autosync.registry
+    parts = path.split("/")
+    out = []
+    for i in range(1, len(parts) + 1):
+        node = _node("/".join(parts[:i]))
+        asid = registry.idOf(node) if assign else getattr(node, "asid", None)
+        if asid is not None:
+            out.append(int(asid))
+    return out
+
+
+def _removed(s: dict[str, Any]) -> list[int]:
+    """Ids of the entries a removing step takes away (or moves, for a rename's source)."""
+    paths = [s["path"]] + ([s["to"]] if s["op"] == "rename" else [])
+    out = []
+    for path in paths:
+        if os.path.lexists(full(path)):
+            asid = getattr(_node(path), "asid", None)
+            if asid is not None:
+                out.append(int(asid))
+    return out
 
 
 def _walk() -> list[tuple[str, os.stat_result]]:
@@ -115,9 +185,9 @@ def _read_fd(fd: int) -> bytes:
     return os.read(fd, size) if size else b""
 
 
-def step(s: dict[str, Any]) -> dict[str, Any]:
-    """Runs one step; returns what a two-tab run records of it: the file's content afterwards
-    (``version``), or the link's target."""
+def step(s: dict[str, Any], *, record: bool = True) -> dict[str, Any]:
+    """Runs one step; with ``record``, returns what a two-tab run records of it: the file's
+    content afterwards (``version``), or the link's target."""
     op = s["op"]
     path = full(s.get("path", ""))
     if op == "create":
@@ -157,19 +227,18 @@ def step(s: dict[str, Any]) -> dict[str, Any]:
         fds[s["slot"]] = os.open(path, os.O_RDWR)
     elif op == "fdwrite":
         _write_at(fds[s["slot"]], s["offset"], data(s["seed"], s["n"]))
-        return {"version": digest(_read_fd(fds[s["slot"]]))}
+        return {"version": version(_read_fd(fds[s["slot"]]))} if record else {}
     elif op == "fdtruncate":
         os.ftruncate(fds[s["slot"]], s["size"])
-        return {"version": digest(_read_fd(fds[s["slot"]]))}
+        return {"version": version(_read_fd(fds[s["slot"]]))} if record else {}
     elif op == "close":
         os.close(fds.pop(s["slot"]))
     elif op == "fsync":
         os.fsync(fds[s["slot"]])  # starts a flush, its snapshot taken inside the call
     else:
         raise ValueError(f"unknown step {op!r}")
-    if op in ("create", "write", "append", "truncate"):
-        with open(path, "rb") as f:
-            return {"version": digest(f.read())}
+    if record and op in ("create", "write", "append", "truncate"):
+        return {"version": file_version(s["path"])}
     return {}
 
 
@@ -180,7 +249,11 @@ def run(steps: list[dict[str, Any]], *, strict: bool) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for i, s in enumerate(steps):
         try:
-            results.append({"ok": True, **step(s)})
+            if strict:
+                results.append({"ok": True, **step(s, record=False)})
+                continue
+            removed = _removed(s) if s["op"] in REMOVING else []
+            results.append({"ok": True, **step(s), **({"removed": removed} if removed else {})})
         except Exception as e:
             if strict or not isinstance(e, OSError | KeyError):
                 return {"results": results, "failed": i, "error": f"{type(e).__name__}: {e}"}

@@ -87,10 +87,13 @@ class SoakFailure(AssertionError):
         step: dict[str, Any] | None,
         what: str,
         counts: Counts,
+        options: str = "",
     ) -> None:
         where = f"step {index}" + (f" {describe_step(step)}" if step else "")
-        replay = f"./dev soak --seed {seed} --steps {max(index, 1)}" + (
-            " --tabs 2" if tabs == 2 else ""
+        replay = (
+            f"./dev soak --seed {seed} --steps {max(index, 1)}"
+            + (" --tabs 2" if tabs == 2 else "")
+            + options
         )
         super().__init__(
             f"seed {seed} ({tabs} tab{'s' * (tabs > 1)}), {where}: {what}\nreplay: {replay}"
@@ -427,41 +430,68 @@ REMOVING = {"unlink", "rmdir", "rmtree", "rename"}
 class Epoch:
     """What two tabs did since the last restore."""
 
-    #: Paths some flush surely saved: restored at the start, or in a tab's tree at an awaited flush.
-    saved: set[str]
-    #: Every content (hash) and link target either tab had, by path where it was made.
-    versions: dict[str, set[str]]
+    #: The tree restored at its start.
+    tree: Tree
+    #: Paths some flush surely saved (restored at the start, or in a tab's tree at an awaited
+    #: flush), with the autosync ids of their entries and the directories above them.
+    saved: dict[str, set[int]]
+    #: Every content either tab had (see inpage.version), by hash; and link target.
+    versions: dict[str, Version]
     links: set[str]
     removals: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Ids of the entries the tabs' removing steps took away (renames: moved away).
+    removed: set[int] = field(default_factory=set)
 
     @classmethod
-    def at(cls, tree: Tree) -> Epoch:
-        versions: dict[str, set[str]] = {}
-        for path, entry in tree.items():
-            if entry[0] == "f":
-                versions.setdefault(path, set()).add(entry[4])
+    def at(cls, tree: Tree, listed: dict[str, Any]) -> Epoch:
+        """The epoch that starts with ``tree`` restored (``listed``: inpage.listing_and_versions)."""
+        versions = {
+            v["sha"]: Version(v["sha"], v["size"], v["chunks"], "restored", p)
+            for p, v in listed["versions"].items()
+        }
         links = {e[3] for e in tree.values() if e[0] == "l"}
-        return cls({p for p in tree if p}, versions, links)
-
-    def seen(self, sha: str) -> bool:
-        return any(sha in v for v in self.versions.values())
+        ids = listed["ids"]
+        return cls(tree, {p: set(ids.get(p, ())) for p in tree if p}, versions, links)
 
 
-def check_two_tabs(epoch: Epoch, tree: Tree) -> list[str]:
-    """What is wrong with ``tree``, restored after a kill, given what the tabs did (see
-    :func:`run_two_tabs`)."""
+@dataclass
+class Version:
+    """One content a tab had: made by step ``made`` at ``path``."""
+
+    sha: str
+    size: int
+    #: Hashes of its 256 KiB chunks.
+    chunks: list[str]
+    made: str
+    path: str
+
+
+def mixed(content: dict[str, Any], versions: Iterable[Version]) -> str:
+    """Where each chunk of ``content`` (inpage.version) matches a known version's chunk."""
+    lines = []
+    for i, sha in enumerate(content["chunks"]):
+        same = [
+            f"{v.made} ({v.path})" for v in versions if i < len(v.chunks) and v.chunks[i] == sha
+        ]
+        lines.append(f"chunk {i}: " + (", ".join(same[:3]) if same else "no version has it"))
+    return "; ".join(lines)
+
+
+def check_two_tabs(epoch: Epoch, tree: Tree, tab: Target) -> list[str]:
+    """What is wrong with ``tree``, restored after a kill in ``tab``, given what the tabs did
+    (see :func:`run_two_tabs`)."""
     problems = []
     for path, entry in sorted(tree.items()):
-        if entry[0] == "f" and not epoch.seen(entry[4]):
-            here = sorted(epoch.versions.get(path, ()))
+        if entry[0] == "f" and entry[4] not in epoch.versions:
+            content = tab.python(f"_out = _soak.file_version({path!r})")
             problems.append(
-                f"{path!r}: restored {entry[3]} bytes (sha {entry[4]}) that neither tab ever had "
-                f"(a mix of versions?); versions made at this path: {here or 'none'}"
+                f"{path!r}: restored {entry[3]} bytes (sha {entry[4]}) that neither tab ever had; "
+                + mixed(content, epoch.versions.values())
             )
         if entry[0] == "l" and entry[3] not in epoch.links:
             problems.append(f"{path!r}: restored as a link to {entry[3]!r}, which no tab made")
-    for path in sorted(epoch.saved):
-        if path not in tree and not affected(path, epoch.removals):
+    for path, ids in sorted(epoch.saved.items()):
+        if path not in tree and not affected(path, epoch.removals) and not ids & epoch.removed:
             problems.append(
                 f"{path!r}: saved by an awaited flush, removed by neither tab, missing after the restore"
             )
@@ -475,6 +505,7 @@ def run_two_tabs(
     *,
     log: Callable[[str], None] = print,
     trace: Callable[[str], None] | None = None,
+    kinds_apart: bool = False,
 ) -> Counts:
     """``steps`` random steps shared by two tabs of one profile, on overlapping paths, with kills.
 
@@ -489,22 +520,25 @@ def run_two_tabs(
       the file after each step that changes bytes, and that set is complete;
     - every restored symlink points where one of the tabs pointed one;
     - every path that an awaited flush saved (in that tab's tree right before the flush, or
-      restored at the start) is still there, unless one of the tabs removed it: unlinked it or a
-      directory above it, renamed it or a directory above it away, or renamed something over a
-      directory above it (the tabs' steps in this epoch, the ones that succeeded);
+      restored at the start) is still there, unless one of the tabs removed it. "Removed" is
+      judged twice over, since the tabs may see one entry under different paths: by path (the
+      tab unlinked it or a directory above it, renamed it or a directory above it away, or
+      renamed something over a directory above it), and by autosync's id of the entry and of
+      the directories above it (stable across tabs: inpage.listing), of which the removing steps
+      report theirs. Only steps that succeeded count;
     - the restore reports no damaged records, and a second tab restores the same tree as the first.
 
     Not asserted: modes and mtimes (either tab's, per entry), and whether anything extra is
     there (a directory one tab removed comes back when the other added to it; a path can be
     made of renames from both tabs).
     """
-    gen = Generator(seed, tabs=2)
+    gen = Generator(seed, tabs=2, kinds_apart=kinds_apart)
     counts = Counts()
 
     def fail(i: int, step: dict[str, Any] | None, what: str) -> SoakFailure:
-        return SoakFailure(seed, 2, i, step, what, counts)
+        return SoakFailure(seed, 2, i, step, what, counts, " --kinds-apart" if kinds_apart else "")
 
-    def begin(at: int, step: dict[str, Any] | None) -> tuple[list[Target], Tree]:
+    def begin(at: int, step: dict[str, Any] | None) -> tuple[list[Target], Epoch]:
         tabs = env.open(2)
         first = start(tabs[0])
         second = start(tabs[1])
@@ -521,10 +555,9 @@ def run_two_tabs(
             )
         for t in range(2):
             gen.reset(t, first["tree"])
-        return tabs, first["tree"]
+        return tabs, Epoch.at(first["tree"], tabs[0].python("_out = _soak.listing_and_versions()"))
 
-    tabs, tree = begin(0, None)
-    epoch = Epoch.at(tree)
+    tabs, epoch = begin(0, None)
     index = 0
     step: dict[str, Any] | None = None
     try:
@@ -550,12 +583,17 @@ def run_two_tabs(
                         counts.skipped += 1
                         continue
                     if "version" in r:
-                        path = step.get("path", f"(slot {step.get('slot')})")
-                        epoch.versions.setdefault(path, set()).add(r["version"])
+                        v = r["version"]
+                        made = f"tab {block.tab} step {index + i + 1}"
+                        path = step.get("path", f"slot {step.get('slot')}")
+                        epoch.versions.setdefault(
+                            v["sha"], Version(v["sha"], v["size"], v["chunks"], made, path)
+                        )
                     if "link" in r:
                         epoch.links.add(r["link"])
                     if step["op"] in REMOVING:
                         epoch.removals.append((step["op"], step["path"], step.get("to", "")))
+                    epoch.removed.update(r.get("removed", ()))
             index += len(ops)
             end = block.steps[-1] if block.steps[-1]["op"] in ENDS_BLOCK else None
             if end is None:
@@ -567,26 +605,28 @@ def run_two_tabs(
                 trace(f"{index} tab {block.tab}: {describe_step(end)}")
             if op == "flush":
                 try:
-                    listed: list[str] = tab.python(
-                        "_out = _soak.paths()\nawait _soak.mount.flush()"
+                    listed: dict[str, list[int]] = tab.python(
+                        "_listed = _soak.listing()\nawait _soak.mount.flush()\n"
+                        "_out = _soak.after_flush(_listed)"
                     )
                 except RuntimeError as e:
                     raise fail(index, end, f"tab {block.tab}: flush() raised: {e}") from e
                 counts.flushes += 1
-                epoch.saved.update(p for p in listed if p)
+                for path, ids in listed.items():
+                    epoch.saved.setdefault(path, set()).update(ids)
             elif op == "fsync":
                 result = run_steps(tab, [end], strict=False)
                 counts.flushes += 1
             else:
                 env.crash(tabs, end, block.tab)
                 counts.kills += 1
-                tabs, tree = begin(index, end)
-                problems = check_two_tabs(epoch, tree)
+                tabs, restored = begin(index, end)
+                problems = check_two_tabs(epoch, restored.tree, tabs[0])
                 if problems:
                     raise fail(
                         index, end, f"after the kill (tab {block.tab}):\n  " + "\n  ".join(problems)
                     )
-                epoch = Epoch.at(tree)
+                epoch = restored
     except SoakFailure:
         raise
     except Exception as e:

@@ -21,6 +21,9 @@ from typing import Any
 
 CHUNK = 256 * 1024  # autosync's chunk size (store.js CHUNK_SIZE); the runner checks the page agrees
 NAMES = ("a", "b", "c", "d", "e")  # few names, so paths collide: rename over, create where deleted
+# With kinds_apart, each kind of entry has names of its own: two tabs never make a file and a
+# directory (or a symlink) of one path.
+NAMES_APART = {"f": ("a", "b"), "d": ("d", "e"), "l": ("c",)}
 MAX_DEPTH = 3
 MAX_FILE = 3 * CHUNK + CHUNK // 2
 MAX_TOTAL = 6 * 1024 * 1024
@@ -140,8 +143,11 @@ class Block:
 class Generator:
     """Steps for ``tabs`` tabs on one directory, from ``seed``."""
 
-    def __init__(self, seed: int, *, tabs: int = 1, kills: bool = True) -> None:
+    def __init__(
+        self, seed: int, *, tabs: int = 1, kills: bool = True, kinds_apart: bool = False
+    ) -> None:
         self.seed = seed
+        self.kinds_apart = kinds_apart
         self.rng = random.Random(seed)
         self.shadows = [Shadow() for _ in range(tabs)]
         self.weights = {k: w for k, w in WEIGHTS.items() if kills or k not in KILLS}
@@ -185,12 +191,13 @@ class Generator:
         found = [(p, n) for p, n in shadow.walk() if n.kind in kinds and (root or p)]
         return self.rng.choice(found) if found else None
 
-    def _new_path(self, shadow: Shadow) -> tuple[str, Node] | None:
-        """A free name in a directory not too deep: (path, its parent)."""
+    def _new_path(self, shadow: Shadow, kind: str) -> tuple[str, Node] | None:
+        """A free name for an entry of ``kind`` in a directory not too deep: (path, its parent)."""
         dirs = [(p, n) for p, n in shadow.walk() if n.kind == "d" and depth(p) < MAX_DEPTH]
         self.rng.shuffle(dirs)
+        names = NAMES_APART[kind] if self.kinds_apart else NAMES
         for path, node in dirs:
-            free = [name for name in NAMES if name not in node.children]
+            free = [name for name in names if name not in node.children]
             if free:
                 return join(path, self.rng.choice(free)), node
         return None
@@ -227,7 +234,7 @@ class Generator:
     # ------------------------------------------------------------ one kind each
 
     def _create(self, s: Shadow) -> dict[str, Any] | None:
-        place = self._new_path(s)
+        place = self._new_path(s, "f")
         n = self.rng.choice((0, self._length()))
         if place is None or n > MAX_FILE or not self._room(s, n):
             return None
@@ -295,13 +302,14 @@ class Generator:
                     if p and n.kind == "d" and not n.children and not inside(p, src)
                 ]
             else:
-                targets = [(p, n) for p, n in s.walk() if p and n.kind in "fl" and p != src]
+                kinds = node.kind if self.kinds_apart else "fl"
+                targets = [(p, n) for p, n in s.walk() if p and n.kind in kinds and p != src]
             if not targets:
                 return None
             dst, _ = self.rng.choice(targets)
             dst_parent = s.lookup(parent_of(dst))
         else:
-            place = self._new_path(s)
+            place = self._new_path(s, node.kind)
             if place is None:
                 return None
             dst, dst_parent = place
@@ -332,7 +340,7 @@ class Generator:
         del parent.children[path.rsplit("/", 1)[-1]]
 
     def _mkdir(self, s: Shadow) -> dict[str, Any] | None:
-        place = self._new_path(s)
+        place = self._new_path(s, "d")
         if place is None:
             return None
         path, parent = place
@@ -356,7 +364,7 @@ class Generator:
         return {"path": path}
 
     def _symlink(self, s: Shadow) -> dict[str, Any] | None:
-        place = self._new_path(s)
+        place = self._new_path(s, "l")
         if place is None:
             return None
         path, parent = place
