@@ -254,6 +254,80 @@ for (const withLocks of [true, false]) {
       for (const m of [ma, mb, mc]) m.detach();
     });
 
+    // The same two keys, later: deleting the file removes one of them and its chunks, and the other
+    // comes back after a restore as a file of zeros (./dev soak --seed 200 --tabs 2 --kinds-apart).
+    test("a file changed here while another tab changed and moved it, then deleted, stays deleted", async () => {
+      const dir = `/p${++serial}`;
+      const big = (byte) => new Uint8Array(3 * CHUNK + 5).fill(byte);
+      const ma = await start(a, dir);
+      a.FS.mkdir(`${dir}/d`);
+      a.FS.mkdir(`${dir}/e`);
+      a.FS.writeFile(`${dir}/d/x`, big(1));
+      await flush(ma);
+      const mb = await start(b, dir);
+      a.FS.writeFile(`${dir}/d/x`, big(2));
+      b.FS.writeFile(`${dir}/d/x`, big(3));
+      await flush(mb);
+      b.FS.rename(`${dir}/d/x`, `${dir}/e/y`);
+      await flush(mb);
+      await flush(ma);
+      await until(() => !exists(b, `${dir}/e/y`), 3000, "tab a's version in tab b");
+      a.FS.unlink(`${dir}/d/x`);
+      await flush(ma);
+      const c = await thirdTab();
+      const mc = await start(c, dir);
+      assert.deepEqual([list(c, `${dir}/d`), list(c, `${dir}/e`)], [[], []], "nothing came back");
+      for (const m of [ma, mb, mc]) m.detach();
+    });
+
+    // Found by the soak (./dev soak --seed 207 --tabs 2 --kinds-apart): the deletion waited for the
+    // file to be closed, the next flush wrote only the chunk written meanwhile, and the store held
+    // that chunk beside zeros where the deletion had removed the others.
+    test("a file held open for writing that another tab deleted is saved whole by its next flush", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.writeFile(`${dir}/f`, pattern(3 * CHUNK, 4));
+      await flush(ma);
+      const mb = await start(b, dir);
+      const open = b.FS.open(`${dir}/f`, "r+");
+      a.FS.unlink(`${dir}/f`);
+      await flush(ma);
+      await until(() => mb.shared().deferred === 1, 3000, "the deletion waiting in tab b");
+      b.FS.write(open, new Uint8Array(10).fill(9), 0, 10, 2 * CHUNK + 5);
+      await flush(mb);
+      const c = await thirdTab();
+      const mc = await start(c, dir);
+      const version = pattern(3 * CHUNK, 4);
+      version.fill(9, 2 * CHUNK + 5, 2 * CHUNK + 15);
+      assert.ok(exists(c, `${dir}/f`), "tab b's later flush kept the file");
+      assert.ok(Buffer.compare(Buffer.from(c.FS.readFile(`${dir}/f`)), Buffer.from(version)) === 0, "tab b's whole version");
+      b.FS.close(open);
+      for (const m of [ma, mb, mc]) m.detach();
+    });
+
+    // Found by the soak (./dev soak --seed 202 --tabs 2 --kinds-apart): the other tab's file stayed
+    // stored under the removed directory's id, where no restore finds it.
+    test("a file added to a directory another tab removed and made again is not lost", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.mkdir(`${dir}/d`);
+      await flush(ma);
+      const mb = await start(b, dir);
+      a.FS.rmdir(`${dir}/d`);
+      a.FS.mkdir(`${dir}/d`);
+      b.FS.writeFile(`${dir}/d/added-in-b`, "b");
+      await flush(mb);
+      await flush(ma);
+      const c = await thirdTab();
+      c.FS.mkdirTree(dir);
+      const mc = c.api.attach(dir, `autosync:${dir}`);
+      const restored = await mc.restore(null);
+      assert.ok(!restored.error, restored.error);
+      assert.deepEqual(restored.value.failed, [], "the restore found no damaged records");
+      assert.equal(read(c, `${dir}/d/added-in-b`), "b");
+      for (const m of [ma, mb, mc]) m.detach();
+    });
+
     // Found by the soak (./dev soak --seed 101 --tabs 2: os.listdir() of a path os.lstat() called a
     // directory failed with ENOTDIR): the tab whose file lost to the other tab's directory kept a
     // file node with a directory's mode.

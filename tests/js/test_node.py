@@ -26,7 +26,8 @@ def test_node(script: str) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        # A guard against a hang, not a bound on speed: peers.test.mjs loads a dozen Pyodide runtimes.
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, f"node --test {script} failed:\n{done.stdout}\n{done.stderr}"
