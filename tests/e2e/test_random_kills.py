@@ -19,14 +19,20 @@ from tests.soak.runner import ChromiumEnv, run_one_tab, run_two_tabs
 
 pytestmark = pytest.mark.e2e
 
-# Seeds whose steps include a kill between steps, one during a flush and one during an fsync.
+# Seeds whose steps include kills between steps, during a flush and during an fsync.
 ONE_TAB = {11: 100, 18: 90}
-# Found by ./dev soak --tabs 2, with the step each failed at.
+# Seeds ./dev soak --tabs 2 found failing: seed -> (steps, kinds_apart). Each failure the soak
+# found is reduced to a few deterministic steps in tests/js/peers.test.mjs (Node, fast); this seed
+# keeps one of them under real Web Locks, BroadcastChannel and kills (it fails in most runs). The
+# others, to replay with ./dev soak --tabs 2 --seed S [--kinds-apart]: 3 and 204 (a file changed
+# in one tab while the other changed and moved it, stored under both keys), 101, 108 and 109 (a
+# file and a directory made under one name in two tabs: a file node with a directory's mode; 105
+# and 113 look like the same, and did not recur with --kinds-apart), 200 (the file stored twice,
+# deleted later, back as zeros), 202 (a file added to a directory the other tab removed and made
+# again: lost).
 SOAK_FAILURES = {
-    # a file changed here while the other tab changed and then moved it: stored under both keys
-    3: 130,
-    # a file that lost to the other tab's directory of the same name: ENOTDIR from os.listdir()
-    101: 160,
+    # a file held open for writing that the other tab deleted: stored as zeros plus new chunks
+    207: (165, True),
 }
 
 
@@ -38,7 +44,7 @@ def test_random_changes_restore_as_the_last_committed_flush_after_kills(session,
 
 @pytest.mark.parametrize("seed", list(SOAK_FAILURES))
 def test_two_tabs_restore_whole_versions_and_lose_nothing_after_kills(session, seed):
-    counts = run_two_tabs(
-        ChromiumEnv(session.browser, session.server.url), seed, SOAK_FAILURES[seed]
-    )
+    steps, kinds_apart = SOAK_FAILURES[seed]
+    env = ChromiumEnv(session.browser, session.server.url)
+    counts = run_two_tabs(env, seed, steps, kinds_apart=kinds_apart)
     assert counts.kills >= 1, counts
