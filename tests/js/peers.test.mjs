@@ -37,6 +37,15 @@ async function start(t, path, options = {}) {
   return m;
 }
 
+// Restores `path` in tab `t` without starting it: the mount and the restore's counts (`failed`).
+async function restoreOnly(t, path) {
+  t.FS.mkdirTree(path);
+  const m = t.api.attach(path, `autosync:${path}`);
+  const outcome = await m.restore(null);
+  assert.ok(!outcome.error, outcome.error);
+  return [m, outcome.value];
+}
+
 async function flush(m) {
   const done = m.flush();
   if (!done) return null;
@@ -243,11 +252,8 @@ for (const withLocks of [true, false]) {
       await flush(mb);
       await flush(ma);
       const c = await thirdTab();
-      c.FS.mkdirTree(dir);
-      const mc = c.api.attach(dir, `autosync:${dir}`);
-      const restored = await mc.restore(null);
-      assert.ok(!restored.error, restored.error);
-      assert.deepEqual(restored.value.failed, [], "the restore found no damaged records");
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, [], "the restore found no damaged records");
       const places = [`${dir}/d/x`, `${dir}/e/y`].filter((p) => exists(c, p));
       assert.equal(places.length, 1, `stored once, found at ${places}`);
       assert.equal(read(c, places[0]), "changed in a", "the later flush's whole version");
@@ -319,11 +325,8 @@ for (const withLocks of [true, false]) {
       await flush(mb);
       await flush(ma);
       const c = await thirdTab();
-      c.FS.mkdirTree(dir);
-      const mc = c.api.attach(dir, `autosync:${dir}`);
-      const restored = await mc.restore(null);
-      assert.ok(!restored.error, restored.error);
-      assert.deepEqual(restored.value.failed, [], "the restore found no damaged records");
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, [], "the restore found no damaged records");
       assert.equal(read(c, `${dir}/d/added-in-b`), "b");
       for (const m of [ma, mb, mc]) m.detach();
     });

@@ -53,7 +53,7 @@ def digest(content: bytes) -> str:
 def version(content: bytes) -> dict[str, Any]:
     """A file's content as a two-tab run records it: its hash, size, and the hash of each of its
     chunks (to tell which version each part of a mixed file came from)."""
-    chunk = 256 * 1024
+    chunk = 256 * 1024  # steps.CHUNK; start() reports the page's, which the runner checks
     return {
         "sha": digest(content),
         "size": len(content),
@@ -302,25 +302,37 @@ _STORED_JS = """async (name) => {
     r.onsuccess = () => ok(r.result);
     r.onerror = () => ko(r.error);
   });
-  const tx = db.transaction(["nodes", "log"], "readonly");
+  const tx = db.transaction(["nodes", "chunks", "log"], "readonly");
   const all = (store, what) => new Promise((ok, ko) => {
     const r = tx.objectStore(store)[what]();
     r.onsuccess = () => ok(r.result);
     r.onerror = () => ko(r.error);
   });
-  const [keys, values, logKeys, logs] = await Promise.all(
-    [all("nodes", "getAllKeys"), all("nodes", "getAll"), all("log", "getAllKeys"), all("log", "getAll")]);
+  const [keys, values, chunks, logKeys, logs] = await Promise.all([
+    all("nodes", "getAllKeys"), all("nodes", "getAll"), all("chunks", "getAllKeys"),
+    all("log", "getAllKeys"), all("log", "getAll")]);
   db.close();
+  const v = (i) => values[i] || {};
   return JSON.stringify({
-    nodes: keys.map((k, i) => [k, values[i] && values[i].id, values[i] && values[i].v]),
+    nodes: keys.map((k, i) => {
+      const c = v(i).contents;
+      return [k, v(i).id, v(i).v, v(i).mode, v(i).size, c === undefined ? null : (c.size ?? c.length)];
+    }),
+    chunks,
     log: logKeys.map((k, i) => [k, logs[i].tab, logs[i].v, logs[i].puts, logs[i].dels, logs[i].conflicts]),
   });
 }"""
 
 
+def key_of(path: str) -> list[Any]:
+    """The stored key ([parent id, name]) of the entry at ``path``, for failure reports."""
+    ids = _ids(path, assign=False)
+    return [ids[-2] if len(ids) > 1 else 0, path.rsplit("/", 1)[-1]]
+
+
 async def stored() -> dict[str, Any]:
-    """What IndexedDB holds for ROOT (node keys with their ids and commits, and the commit log),
-    for failure reports."""
+    """What IndexedDB holds for ROOT, for failure reports: node records ([parent id, name], id,
+    commit, mode, size, inline bytes), chunk keys ([id, index]) and the commit log."""
     import json
 
     from pyodide.code import run_js

@@ -23,6 +23,7 @@ decides what they do next).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -222,15 +223,30 @@ def describe_then(tab: Target, then: str) -> Tree:
 
 def damaged(tab: Target, failed: list[str]) -> str:
     """The restore's complaints, with the stored records and log entries they concern."""
-    ids = {int(m) for f in failed for m in re.findall(r"\bid (\d+)", f)}
+    ids = {int(m) for f in failed for m in re.findall(r"(?:\bid |\(directory )(\d+)", f)}
+    return f"the restore reported damaged records: {failed}\n" + stored_report(tab, ids=ids)
+
+
+def stored_report(tab: Target, *, ids: Iterable[int] = (), keys: Sequence[Any] = ()) -> str:
+    """What IndexedDB holds about entries ``ids`` (and their children) and keys ``keys``: their
+    records, chunks and the commits that wrote or deleted them."""
     stored = tab.python("_out = await _soak.stored()")
-    nodes = [n for n in stored["nodes"] if n[1] in ids]
-    keys = {json.dumps(n[0]) for n in nodes}
-    log = [r for r in stored["log"] if keys & {json.dumps(k) for k in (r[3] or []) + (r[4] or [])}]
+    wanted_ids = set(ids)
+    nodes = [
+        n for n in stored["nodes"] if n[1] in wanted_ids or n[0][0] in wanted_ids or n[0] in keys
+    ]
+    wanted = {json.dumps(n[0]) for n in nodes} | {json.dumps(k) for k in keys}
+    node_ids = {n[1] for n in nodes} | wanted_ids
+    chunks = {i: sorted(c[1] for c in stored["chunks"] if c[0] == i) for i in node_ids}
+    log = [
+        r for r in stored["log"] if wanted & {json.dumps(k) for k in (r[3] or []) + (r[4] or [])}
+    ]
     return (
-        f"the restore reported damaged records: {failed}\n"
-        f"  stored records with those ids ([parent id, name], id, commit): {nodes}\n"
-        f"  commits that wrote or deleted those keys (log key, tab, commit, puts, dels, conflicts):\n    "
+        "  stored records ([parent id, name], id, commit, mode, size, inline bytes):\n    "
+        + "\n    ".join(map(str, nodes))
+        + f"\n  stored chunk indexes by id: {chunks}"
+        + "\n  commits that wrote or deleted those keys"
+        + " (log key, tab, commit, puts, dels, conflicts):\n    "
         + "\n    ".join(map(str, log))
     )
 
@@ -473,7 +489,12 @@ def mixed(content: dict[str, Any], versions: Iterable[Version]) -> str:
         same = [
             f"{v.made} ({v.path})" for v in versions if i < len(v.chunks) and v.chunks[i] == sha
         ]
-        lines.append(f"chunk {i}: " + (", ".join(same[:3]) if same else "no version has it"))
+        size = min(CHUNK, content["size"] - i * CHUNK)
+        zeros = sha == hashlib.sha256(bytes(size)).hexdigest()[:24]
+        lines.append(
+            f"chunk {i}: "
+            + (", ".join(same[:3]) if same else "all zeros" if zeros else "no version has it")
+        )
     return "; ".join(lines)
 
 
@@ -484,9 +505,12 @@ def check_two_tabs(epoch: Epoch, tree: Tree, tab: Target) -> list[str]:
     for path, entry in sorted(tree.items()):
         if entry[0] == "f" and entry[4] not in epoch.versions:
             content = tab.python(f"_out = _soak.file_version({path!r})")
+            key = tab.python(f"_out = _soak.key_of({path!r})")
             problems.append(
                 f"{path!r}: restored {entry[3]} bytes (sha {entry[4]}) that neither tab ever had; "
                 + mixed(content, epoch.versions.values())
+                + "\n"
+                + stored_report(tab, keys=[key])
             )
         if entry[0] == "l" and entry[3] not in epoch.links:
             problems.append(f"{path!r}: restored as a link to {entry[3]!r}, which no tab made")

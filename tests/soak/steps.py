@@ -242,21 +242,22 @@ class Generator:
         parent.children[path.rsplit("/", 1)[-1]] = Node("f", size=n)
         return {"path": path, "n": n, "seed": self._seed()}
 
-    def _written(self, s: Shadow, node: Node, offset: int, n: int) -> bool:
+    def _written(self, s: Shadow, node: Node, offset: int, n: int) -> tuple[int, int] | None:
+        """A write of ``n`` bytes at ``offset`` fitted within MAX_FILE and MAX_TOTAL, with the
+        shadow updated: (offset, n), or None if there is no room."""
         fit = self._fit(offset, n)
         if fit is None or not self._room(s, max(0, fit[0] + fit[1] - node.size)):
-            return False
+            return None
         node.size = max(node.size, fit[0] + fit[1])
-        return True
+        return fit
 
     def _write(self, s: Shadow) -> dict[str, Any] | None:
         found = self._pick(s, "f")
         if found is None or not found[1].writable:
             return None
         path, node = found
-        offset, n = self._offset(node.size), self._length()
-        fit = self._fit(offset, n)
-        if fit is None or not self._written(s, node, *fit):
+        fit = self._written(s, node, self._offset(node.size), self._length())
+        if fit is None:
             return None
         return {"path": path, "offset": fit[0], "n": fit[1], "seed": self._seed()}
 
@@ -265,8 +266,8 @@ class Generator:
         if found is None or not found[1].writable:
             return None
         path, node = found
-        fit = self._fit(node.size, self._length())
-        if fit is None or not self._written(s, node, *fit):
+        fit = self._written(s, node, node.size, self._length())
+        if fit is None:
             return None
         return {"path": path, "n": fit[1], "seed": self._seed()}
 
@@ -405,9 +406,8 @@ class Generator:
         if found is None:
             return None
         slot, node = found
-        offset, n = self._offset(node.size), self._length()
-        fit = self._fit(offset, n)
-        if fit is None or not self._written(s, node, *fit):
+        fit = self._written(s, node, self._offset(node.size), self._length())
+        if fit is None:
             return None
         return {"slot": slot, "offset": fit[0], "n": fit[1], "seed": self._seed()}
 
