@@ -112,15 +112,17 @@ class Browser:
         self._browser = self._pw.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
         return self
 
-    @property
-    def running(self) -> bool:
-        return self._browser is not None
-
-    def open(self, url: str, *, new_tab: bool = False) -> Page:
-        """``url`` in the browser's first tab, or with ``new_tab`` in one more tab of the profile."""
+    def open(self, url: str) -> Page:
         assert self._browser is not None, "browser not started"
         context = self._browser.contexts[0]
-        page = context.pages[0] if context.pages and not new_tab else context.new_page()
+        page = context.pages[0] if context.pages else context.new_page()
+        page.goto(url)
+        return Page(page)
+
+    def open_another(self, url: str) -> Page:
+        """``url`` in a new tab of the same profile: another tab of the same origin."""
+        assert self._browser is not None, "browser not started"
+        page = self._browser.contexts[0].new_page()
         page.goto(url)
         return Page(page)
 

@@ -6,8 +6,8 @@ contents, link targets, mtimes) is the tree at the last committed flush, or for 
 flush or fsync, the tree before or after it. Two tabs: every restored file is one tab's whole
 version, and nothing an awaited flush saved is missing unless a tab removed it.
 
-Each seed that the soak found failing is kept here (``SOAK_FAILURES``); two-tab failures depend on
-timing, so such a seed fails most runs rather than every run (tests/js/peers.test.mjs holds the
+Seeds the soak found failing are kept here (``SOAK_FAILURES``); two-tab failures depend on timing,
+so such a seed fails most runs rather than every run (tests/js/soak_regressions.test.mjs holds the
 same failures reduced to a few deterministic steps).
 """
 
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.e2e
 # Seeds whose steps include kills between steps, during a flush and during an fsync.
 ONE_TAB = {11: 100, 18: 90}
 # Seeds ./dev soak --tabs 2 found failing: seed -> (steps, kinds_apart). Each failure the soak
-# found is reduced to a few deterministic steps in tests/js/peers.test.mjs (Node, fast); this seed
-# keeps one of them under real Web Locks, BroadcastChannel and kills (it fails in most runs). The
+# found is reduced to a few deterministic steps in tests/js/soak_regressions.test.mjs (Node, fast);
+# this seed keeps one of them under real Web Locks, BroadcastChannel and kills (fails most runs). The
 # others, to replay with ./dev soak --tabs 2 --seed S [--kinds-apart]: 3 and 204 (a file changed
 # in one tab while the other changed and moved it, stored under both keys), 101, 108 and 109 (a
 # file and a directory made under one name in two tabs: a file node with a directory's mode; 105

@@ -27,6 +27,28 @@ export async function tab() {
   return { pyodide, FS, lib, api: lib.mount };
 }
 
+// Mounts `path` in `runtime` as autosync.start() does (timers are Python's, so none here: only
+// flush() and the write path save). Rejects with `kind` if the restore fails; `restoredOut`, if
+// given, receives the restore's counts.
+export async function start(runtime, path, { keepConflicts = false, restoredOut = null } = {}) {
+  if (!runtime.FS.analyzePath(path).exists) runtime.FS.mkdirTree(path);
+  const m = runtime.api.attach(path, `autosync:${path}`);
+  const outcome = await m.restore(null);
+  if (outcome.error) throw Object.assign(new Error(outcome.error), { kind: outcome.kind });
+  if (restoredOut) Object.assign(restoredOut, outcome.value);
+  m.start(10 ** 9, false, { keepConflicts, persist: false });
+  return m;
+}
+
+// Saves everything pending in mount `m`; the commit's stats, or null when there was nothing.
+export async function flush(m) {
+  const done = m.flush();
+  if (!done) return null;
+  const outcome = await done;
+  if (outcome.error) throw Object.assign(new Error(outcome.error), { kind: outcome.kind });
+  return outcome.value;
+}
+
 // Resolves after `ms` milliseconds.
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

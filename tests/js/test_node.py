@@ -26,8 +26,7 @@ def test_node(script: str) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        # A guard against a hang, not a bound on speed: peers.test.mjs loads a dozen Pyodide runtimes.
-        timeout=300,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, f"node --test {script} failed:\n{done.stdout}\n{done.stderr}"

@@ -24,7 +24,9 @@ class NodeTarget:
         self.selenium = selenium
 
     def python(self, code: str) -> Any:
-        return json.loads(self.selenium.run_async(code + "\nimport json as _json\n_json.dumps(_out)"))
+        return json.loads(
+            self.selenium.run_async(code + "\nimport json as _json\n_json.dumps(_out)")
+        )
 
 
 @pytest.mark.parametrize("seed", [11, 18, 44])

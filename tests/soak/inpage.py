@@ -79,7 +79,9 @@ async def start() -> dict[str, Any]:
     from autosync import _pyodide
 
     fds.clear()
-    mount = await autosync.start(ROOT, **SETTINGS)
+    mount = autosync.start(ROOT, **SETTINGS)
+    # Waits for the restore: Mount.ready() where the handle has it, else the handle is awaitable.
+    mount = await (mount.ready() if hasattr(mount, "ready") else mount)
     return {
         "tree": describe(),
         "failed": [str(f) for f in mount.status().restored.get("failed", [])],

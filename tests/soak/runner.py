@@ -141,13 +141,16 @@ class ChromiumEnv:
     def __init__(self, browser: Any, url: str) -> None:
         self.browser = browser
         self.url = url + "?manual=1"
+        self.killed = False
 
     def open(self, tabs: int) -> list[Target]:
-        if not self.browser.running:
+        if self.killed:
             self.browser.start()
+            self.killed = False
         out: list[Target] = []
         for i in range(tabs):
-            target = PageTarget(self.browser.open(self.url, new_tab=i > 0))
+            page = self.browser.open_another(self.url) if i else self.browser.open(self.url)
+            target = PageTarget(page)
             target.python(prelude())
             out.append(target)
         return out
@@ -156,6 +159,7 @@ class ChromiumEnv:
         started = start_flushes(tabs, step, tab, "_soak.flush_later()")
         time.sleep(step.get("delay_ms", 0) / 1000)
         self.browser.kill()
+        self.killed = True
         return Crash(started)
 
 
