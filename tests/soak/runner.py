@@ -13,7 +13,29 @@ that flush snapshots. The model is that list of descriptions:
   one of the flushes started after it (an fsync, or the flush the kill interrupted) -- never
   anything else, and ``status().restored["failed"]`` must be empty.
 
-Two tabs (:func:`run_two_tabs`): see the docstring there for what can be asserted.
+Two tabs of one profile (:func:`run_two_tabs`), each running its own steps on overlapping paths.
+The tabs' flushes do not snapshot one tree: "the later flush wins the whole file", another
+tab's commits reach a tab whenever it catches up, and a tab that gives the directory's lock
+to the other one first saves what it has pending, between any two of its steps. So the
+restored tree is not one a single flush described. What must hold after every kill:
+
+- every restored file is byte-identical to a content one of the tabs had (made by one of its
+  own steps, or restored): never parts of two versions. Every content either tab ever holds
+  is made by its own steps (contents from the other tab arrive whole), so the page hashes
+  the file after each step that changes bytes, and that set is complete;
+- every restored symlink points where one of the tabs pointed one;
+- every path that an awaited flush saved (in that tab's tree right before the flush, or
+  restored at the start) is still there, unless one of the tabs removed it. "Removed" is
+  judged twice over, since the tabs may see one entry under different paths: by path (the
+  tab unlinked it or a directory above it, renamed it or a directory above it away, or
+  renamed something over a directory above it), and by autosync's id of the entry and of
+  the directories above it (stable across tabs: inpage.listing), of which the removing steps
+  report theirs. Only steps that succeeded count;
+- the restore reports no damaged records, and a second tab restores the same tree as the first.
+
+Not asserted: modes and mtimes (either tab's, per entry), and whether anything extra is
+there (a directory one tab removed comes back when the other added to it; a path can be
+made of renames from both tabs).
 
 Every failure is a :class:`SoakFailure` naming the seed, the step and what differed; a seed replays
 the same steps (``./dev soak --seed S``) as long as every kill that interrupts a flush lands on the
@@ -537,28 +559,7 @@ def run_two_tabs(
 ) -> Counts:
     """``steps`` random steps shared by two tabs of one profile, on overlapping paths, with kills.
 
-    The tabs' flushes do not snapshot one tree: "the later flush wins the whole file", another
-    tab's commits reach a tab whenever it catches up, and a tab that gives the directory's lock
-    to the other one first saves what it has pending, between any two of its steps. So the
-    restored tree is not one a single flush described. What must hold after every kill:
-
-    - every restored file is byte-identical to a content one of the tabs had (made by one of its
-      own steps, or restored): never parts of two versions. Every content either tab ever holds
-      is made by its own steps (contents from the other tab arrive whole), so the page hashes
-      the file after each step that changes bytes, and that set is complete;
-    - every restored symlink points where one of the tabs pointed one;
-    - every path that an awaited flush saved (in that tab's tree right before the flush, or
-      restored at the start) is still there, unless one of the tabs removed it. "Removed" is
-      judged twice over, since the tabs may see one entry under different paths: by path (the
-      tab unlinked it or a directory above it, renamed it or a directory above it away, or
-      renamed something over a directory above it), and by autosync's id of the entry and of
-      the directories above it (stable across tabs: inpage.listing), of which the removing steps
-      report theirs. Only steps that succeeded count;
-    - the restore reports no damaged records, and a second tab restores the same tree as the first.
-
-    Not asserted: modes and mtimes (either tab's, per entry), and whether anything extra is
-    there (a directory one tab removed comes back when the other added to it; a path can be
-    made of renames from both tabs).
+    What is asserted after every kill, and why no more: see the top of this module.
     """
     gen = Generator(seed, tabs=2, kinds_apart=kinds_apart)
     counts = Counts()
