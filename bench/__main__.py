@@ -2,13 +2,18 @@
 
 Groups (``--only``, comma-separated; all by default):
 
-  trees     flush after changing one 1 KiB file in trees of ``--files`` files: autosync's
-            ``await m.flush()`` against IDBFS ``syncfs(false)`` and IDBFS ``{autoPersist: true}``;
-  large     the same after a 1-byte append to one file of each ``--large`` size (MiB);
-  restore   restore after a reload of those trees and files: ``await autosync.start()`` against
-            mounting IDBFS and ``syncfs(true)``;
+  trees     flush after changing one 1 KiB file in trees of ``--files`` files, and after renaming
+            the tree's directory: autosync's ``await m.flush()`` against IDBFS ``syncfs(false)``
+            and IDBFS ``{autoPersist: true}``;
+  large     the same after a 1-byte append to one file of each ``--large`` size (MiB), after
+            changing a 1 KiB file beside it, and after renaming it;
+  restore   restore of those trees and files, each side in a freshly started browser, with the
+            renderer's peak memory: ``await autosync.start()`` against mounting IDBFS and
+            ``syncfs(true)``;
   overhead  write-path cost: os.write() and sqlite3 workloads in an autosync directory against a
             plain MEMFS one, in the same page;
+  tabs      two tabs on one directory: how soon one sees the other's commit, and the first tab's
+            flush and write path with a second tab open against alone;
   crash     the crash window: SIGKILL Chromium while a writer runs, restart, and see how old the
             saved state was.
 
@@ -26,13 +31,16 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from . import crash, overhead, storage
+from . import crash, overhead, storage, tabs
+from . import restore as restore_
 from .harness import Session, progress
 from .report import Environment, Failure, Results, render
 
+T = TypeVar("T")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-GROUPS = ("trees", "large", "restore", "overhead", "crash")
+GROUPS = ("trees", "large", "restore", "overhead", "crash", "tabs")
 
 
 def _sizes(text: str) -> list[int]:
@@ -98,14 +106,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         type=_positive,
         default=5,
-        help="runs per flush/restore cell for trees (default 5)",
+        help="runs per flush cell for trees (default 5)",
     )
     parser.add_argument(
         "--large-repeats",
         metavar="N",
         type=_positive,
         default=5,
-        help="runs per flush/restore cell for large files (default 5)",
+        help="runs per flush cell for large files (default 5)",
+    )
+    parser.add_argument(
+        "--restore-runs",
+        metavar="N",
+        type=_positive,
+        default=4,
+        help="restores of each side per size, each in a freshly started browser (default 4)",
     )
     parser.add_argument(
         "--overhead-blocks",
@@ -122,23 +137,48 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="browser kills per crash writer (default 8)",
     )
     parser.add_argument(
+        "--tab-commits",
+        metavar="N",
+        type=_positive,
+        default=20,
+        help="commits per two-tab series (default 20)",
+    )
+    parser.add_argument(
+        "--tab-runs",
+        metavar="N",
+        type=_positive,
+        default=10,
+        help="small-file flushes per phase, alone / with a second tab (default 10)",
+    )
+    parser.add_argument(
+        "--tab-blocks",
+        metavar="N",
+        type=_positive,
+        default=3,
+        help="os.write() blocks per phase, alone / with a second tab (default 3)",
+    )
+    parser.add_argument(
         "--no-write", action="store_true", help="print only, leave RESULTS.md as it is"
     )
     return parser.parse_args(argv)
 
 
 def _storage(
-    session: Session,
     results: Results,
     subject: storage.Subject,
     repeats: int,
+    restore_runs: int,
     *,
     flush: bool,
     restore: bool,
 ) -> None:
-    flushed, restored = storage.measure(session, subject, repeats, flush=flush, restore=restore)
-    results.flush += flushed
-    results.restore += restored
+    # A browser profile of its own per subject: the other subjects' data does not weigh on its
+    # database, and goes away with it.
+    with Session() as session:
+        saved = storage.prepare(session, subject, repeats, flush=flush)
+        results.flush += saved.rows
+        if restore:
+            results.restore.append(restore_.measure(session, saved, restore_runs))
 
 
 def _settings(args: argparse.Namespace, groups: set[str]) -> str:
@@ -146,16 +186,29 @@ def _settings(args: argparse.Namespace, groups: set[str]) -> str:
     said = []
     if groups & {"trees", "restore"}:
         said.append(
-            f"trees of {', '.join(f'{n:,}' for n in args.files)} files: {args.repeats} runs"
+            f"trees of {', '.join(f'{n:,}' for n in args.files)} files: {args.repeats} flush runs"
         )
     if groups & {"large", "restore"}:
         sizes = ", ".join(f"{n:,}" for n in args.large)
-        said.append(f"files of {sizes} MiB: {args.large_repeats} runs")
+        said.append(f"files of {sizes} MiB: {args.large_repeats} flush runs")
+    if "restore" in groups:
+        said.append(f"restore: {args.restore_runs} runs per side")
     if "overhead" in groups:
         said.append(f"overhead: {args.overhead_blocks} blocks per variant")
     if "crash" in groups:
         said.append(f"crash: {args.kills} kills per writer")
+    if "tabs" in groups:
+        said.append(
+            f"tabs: {args.tab_commits} commits per series, {args.tab_runs} flushes and "
+            f"{args.tab_blocks} blocks per phase"
+        )
     return f"groups {','.join(g for g in GROUPS if g in groups)}; " + "; ".join(said)
+
+
+def in_session(measure: Callable[..., list[T]], *args: Any) -> list[T]:
+    """``measure(session, *args)`` in a browser with a profile of its own."""
+    with Session() as session:
+        return measure(session, *args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,35 +225,46 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             results.failures.append(Failure(group, f"{type(e).__name__}: {e}".splitlines()[0]))
 
-    with Session() as session:
-        subjects = []
-        if groups & {"trees", "restore"}:
-            subjects += [(storage.tree(n), args.repeats, "trees") for n in args.files]
-        if groups & {"large", "restore"}:
-            subjects += [(storage.large(mib), args.large_repeats, "large") for mib in args.large]
-        for subject, repeats, group in subjects:
-            run(
-                subject.key,
-                functools.partial(
-                    _storage,
-                    session,
-                    results,
-                    subject,
-                    repeats,
-                    flush=group in groups,
-                    restore="restore" in groups,
-                ),
-            )
-        if "overhead" in groups:
-            run(
-                "overhead",
-                lambda: results.overhead.extend(overhead.measure(session, args.overhead_blocks)),
-            )
-        if "crash" in groups:
-            run("crash", lambda: results.crash.extend(crash.measure(session, args.kills)))
-        if not session.versions:
+    subjects = []
+    if groups & {"trees", "restore"}:
+        subjects += [(storage.tree(n), args.repeats, "trees") for n in args.files]
+    if groups & {"large", "restore"}:
+        subjects += [(storage.large(mib), args.large_repeats, "large") for mib in args.large]
+    for subject, repeats, group in subjects:
+        run(
+            subject.key,
+            functools.partial(
+                _storage,
+                results,
+                subject,
+                repeats,
+                args.restore_runs,
+                flush=group in groups,
+                restore="restore" in groups,
+            ),
+        )
+    if "overhead" in groups:
+        run(
+            "overhead",
+            lambda: results.overhead.extend(in_session(overhead.measure, args.overhead_blocks)),
+        )
+    if "crash" in groups:
+        run("crash", lambda: results.crash.extend(in_session(crash.measure, args.kills)))
+    if "tabs" in groups:
+
+        def two_tabs() -> None:
+            with Session() as session:
+                seen, alone = tabs.measure(
+                    session, args.tab_commits, args.tab_runs, args.tab_blocks
+                )
+            results.seen.extend(seen)
+            results.alone.extend(alone)
+
+        run("tabs", two_tabs)
+    if not Session.versions:
+        with Session() as session:
             session.open()
-        versions = session.versions
+    versions = Session.versions
 
     env = Environment(
         pyodide=versions["pyodide"],

@@ -78,6 +78,12 @@ class Browser:
         out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, check=False)
         return out.stdout.strip()
 
+    @property
+    def pid(self) -> int:
+        """The browser process's id; every Chromium process of this browser is in its session."""
+        assert self._proc is not None, "browser not started"
+        return self._proc.pid
+
     def __enter__(self) -> Browser:
         return self.start()
 
