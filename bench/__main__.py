@@ -14,6 +14,8 @@ Groups (``--only``, comma-separated; all by default):
             plain MEMFS one, in the same page;
   tabs      two tabs on one directory: how soon one sees the other's commit, and the first tab's
             flush and write path with a second tab open against alone;
+  opfs      the OPFS study: a prototype store on OPFS synchronous access handles against autosync's
+            IndexedDB store in a dedicated worker: flush, restore, and fsync then SIGKILL;
   crash     the crash window: SIGKILL Chromium while a writer runs, restart, and see how old the
             saved state was.
 
@@ -33,14 +35,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import crash, overhead, storage, tabs
+from . import crash, opfs, overhead, storage, tabs
 from . import restore as restore_
 from .harness import Session, progress
 from .report import Environment, Failure, Results, render
 
 T = TypeVar("T")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-GROUPS = ("trees", "large", "restore", "overhead", "crash", "tabs")
+GROUPS = ("trees", "large", "restore", "overhead", "crash", "tabs", "opfs")
 
 
 def _sizes(text: str) -> list[int]:
@@ -158,6 +160,27 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="os.write() blocks per phase, alone / with a second tab (default 3)",
     )
     parser.add_argument(
+        "--opfs-files",
+        metavar="N",
+        type=_positive,
+        default=20_000,
+        help="files in the OPFS study's tree (default 20000)",
+    )
+    parser.add_argument(
+        "--opfs-mib",
+        metavar="MIB",
+        type=_positive,
+        default=200,
+        help="the OPFS study's large file (default 200)",
+    )
+    parser.add_argument(
+        "--fsync-kills",
+        metavar="N",
+        type=_positive,
+        default=40,
+        help="fsync-then-SIGKILL runs per side in the OPFS study (default 40)",
+    )
+    parser.add_argument(
         "--no-write", action="store_true", help="print only, leave RESULTS.md as it is"
     )
     return parser.parse_args(argv)
@@ -197,6 +220,11 @@ def _settings(args: argparse.Namespace, groups: set[str]) -> str:
         said.append(f"overhead: {args.overhead_blocks} blocks per variant")
     if "crash" in groups:
         said.append(f"crash: {args.kills} kills per writer")
+    if "opfs" in groups:
+        said.append(
+            f"opfs: {args.opfs_files:,} files and {args.opfs_mib} MiB, {args.repeats} flush runs, "
+            f"{args.restore_runs} restores per side, {args.fsync_kills} fsync kills per side"
+        )
     if "tabs" in groups:
         said.append(
             f"tabs: {args.tab_commits} commits per series, {args.tab_runs} flushes and "
@@ -261,6 +289,23 @@ def main(argv: list[str] | None = None) -> int:
             results.alone.extend(alone)
 
         run("tabs", two_tabs)
+    if "opfs" in groups:
+
+        def opfs_study() -> None:
+            with Session() as session:
+                flushed, restored, durability = opfs.measure(
+                    session,
+                    files=args.opfs_files,
+                    mib=args.opfs_mib,
+                    repeats=args.repeats,
+                    runs=args.restore_runs,
+                    kills=args.fsync_kills,
+                )
+            results.opfs_flush.extend(flushed)
+            results.opfs_restore.extend(restored)
+            results.durability.extend(durability)
+
+        run("opfs", opfs_study)
     if not Session.versions:
         with Session() as session:
             session.open()

@@ -127,6 +127,43 @@ class AloneRow:
 
 
 @dataclass(frozen=True)
+class OpfsFlushRow:
+    """A change saved by autosync's IndexedDB store and by the OPFS prototype, in a worker (ms)."""
+
+    what: str
+    idb_ms: float
+    #: After os.fsync (IndexedDB durability "strict"), waited for.
+    idb_strict_ms: float | None
+    #: The batch written with the access handle's write(): in the OS, survives a killed browser.
+    opfs_ms: float
+    #: The same followed by the handle's flush(): on the disk.
+    opfs_durable_ms: float
+
+
+@dataclass(frozen=True)
+class OpfsRestoreRow:
+    """A restore in a worker, each side in a freshly started browser (medians)."""
+
+    what: str
+    idb_ms: float
+    opfs_ms: float
+    idb_peak_mib: float
+    opfs_peak_mib: float
+    runs: int
+
+
+@dataclass(frozen=True)
+class DurabilityRow:
+    """Writes os.fsync'd and then lost to a SIGKILL of the browser right after fsync returned."""
+
+    what: str
+    writes: int
+    lost: int
+    #: From fsync returning (in the worker) until the host had killed the browser (median).
+    kill_after_ms: float
+
+
+@dataclass(frozen=True)
 class Failure:
     """A group that raised instead of measuring."""
 
@@ -142,6 +179,9 @@ class Results:
     crash: list[CrashRow] = field(default_factory=list)
     seen: list[SeenRow] = field(default_factory=list)
     alone: list[AloneRow] = field(default_factory=list)
+    opfs_flush: list[OpfsFlushRow] = field(default_factory=list)
+    opfs_restore: list[OpfsRestoreRow] = field(default_factory=list)
+    durability: list[DurabilityRow] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
 
@@ -399,6 +439,49 @@ def render(env: Environment, results: Results) -> str:
                 f"| {a.what} | {_ms(a.alone_ms)} | {_ms(a.with_ms)} "
                 f"| {a.with_ms / a.alone_ms:.2f}x | {a.samples} |"
             )
+    if results.opfs_flush or results.opfs_restore or results.durability:
+        lines += [
+            "",
+            "## OPFS study: a prototype OPFS store against autosync's IndexedDB store, in a worker",
+            "",
+            "bench/opfs_store.js (a log of batches written through one synchronous access handle) "
+            "and autosync, in the same dedicated worker; bench/OPFS.md says what it means.",
+        ]
+    if results.opfs_flush:
+        lines += [
+            "",
+            "| measurement | autosync (ms) | autosync, os.fsync (strict) (ms) | OPFS write() (ms) "
+            "| OPFS write() + flush() (ms) | autosync / OPFS write() + flush() |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for change in results.opfs_flush:
+            lines.append(
+                f"| {change.what} | {_ms(change.idb_ms)} | {_ms(change.idb_strict_ms)} "
+                f"| {_ms(change.opfs_ms)} | {_ms(change.opfs_durable_ms)} "
+                f"| {_ratio(change.idb_ms, change.opfs_durable_ms)} |"
+            )
+    if results.opfs_restore:
+        lines += [
+            "",
+            "| measurement | autosync (ms) | OPFS (ms) | autosync / OPFS | autosync peak (MiB) "
+            "| OPFS peak (MiB) | runs |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for row in results.opfs_restore:
+            lines.append(
+                f"| {row.what} | {_ms(row.idb_ms)} | {_ms(row.opfs_ms)} "
+                f"| {_ratio(row.idb_ms, row.opfs_ms)} | +{row.idb_peak_mib:,.0f} "
+                f"| +{row.opfs_peak_mib:,.0f} | {row.runs} |"
+            )
+    if results.durability:
+        lines += [
+            "",
+            "| os.fsync of 100 bytes, then SIGKILL of the browser | writes | lost "
+            "| killed after fsync returned, median (ms) |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for d in results.durability:
+            lines.append(f"| {d.what} | {d.writes} | {d.lost} | {_ms(d.kill_after_ms)} |")
     if results.failures:
         lines += ["", "## Failed", ""]
         for failure in results.failures:
