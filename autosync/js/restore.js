@@ -26,7 +26,7 @@
       throw e;
     }
     const stats = { files: 0, dirs: 0, links: 0, bytes: 0, kept: 0, failed: [], migrated: 0 };
-    if (info.empty && info.root === undefined && info.logHead === 0) {
+    if (info.nodes === 0 && info.root === undefined && info.logHead === 0) {
       stats.migrated = await store.migrateIdbfs(db, mount.mountpoint, store.CHUNK_SIZE);
       if (stats.migrated) info = await store.describe(db);
     }
@@ -41,18 +41,10 @@
     mount.flusher.logKey = info.logHead;
     mount.flusher.logFloor = info.logFloor;
 
-    const progress = (mount.progress = { entriesDone: 0, entriesTotal: 0, bytesDone: 0, bytesTotal: 0 });
+    const progress = (mount.progress = { entriesDone: 0, entriesTotal: info.nodes, bytesDone: 0, bytesTotal: 0 });
     const report = () => {
       if (onProgress) onProgress(progress);
     };
-    // The total comes from a count running beside the reads; until it is in, the entries read so far.
-    let counting = true;
-    store.countNodes(db).then(
-      (n) => {
-        if (counting) progress.entriesTotal = Math.max(n, progress.entriesDone);
-      },
-      () => {}
-    );
     // parent id -> [[name, record, key]]
     const children = new Map();
     await store.readNodes(db, NODE_BATCH, (keys, values) => {
@@ -70,11 +62,8 @@
         list.push([key[1], value, key]);
       }
       progress.entriesDone += keys.length;
-      if (progress.entriesTotal < progress.entriesDone) progress.entriesTotal = progress.entriesDone;
       report();
     });
-    counting = false;
-    progress.entriesTotal = progress.entriesDone;
 
     const dirTimes = [];
     const chunked = [];

@@ -585,9 +585,8 @@
   // ------------------------------------------------------------------ reading
 
   // Everything a start needs before reading nodes, in one readonly transaction: the format record
-  // (undefined for a new database), the root's record, whether there are nodes at all, and where
-  // the log stands. Legacy records the upgrade could not carry over come along for the report.
-  // How many nodes there are is countNodes()'s, apart: counting walks every record.
+  // (undefined for a new database), the root's record, how many nodes there are, and where the log
+  // stands. Legacy records the upgrade could not carry over come along for the report.
   async function describe(db) {
     const tx = db.transaction(STORES, "readonly");
     const meta = tx.objectStore(META);
@@ -596,22 +595,15 @@
       request.onsuccess = () => resolve(request.result ? request.result.key : 0);
       request.onerror = () => reject(storageError(request.error));
     });
-    const [format, root, floor, first, legacy, logHead] = await Promise.all([
+    const [format, root, floor, nodes, legacy, logHead] = await Promise.all([
       requestPromise(meta.get("format")),
       requestPromise(meta.get("root")),
       requestPromise(meta.get("logFloor")),
-      requestPromise(tx.objectStore(NODES).getAllKeys(null, 1)),
+      requestPromise(tx.objectStore(NODES).count()),
       requestPromise(meta.getAll(IDBKeyRange.bound(["legacy"], ["legacy", []]))),
       head,
     ]);
-    return { format, root, logFloor: floor || 0, empty: first.length === 0, legacy, logHead };
-  }
-
-  // How many node records there are, in a readonly transaction of its own. Chromium counts by
-  // walking every record (about 40 ms per 20,000 measured, bench/RESTORE.md): a restore runs this
-  // beside its reads, where it costs next to nothing, instead of before them.
-  function countNodes(db) {
-    return requestPromise(db.transaction([NODES], "readonly").objectStore(NODES).count());
+    return { format, root, logFloor: floor || 0, nodes, legacy, logHead };
   }
 
   // Why a format record cannot be read, or null. Only this makes a restore fail as a whole.
@@ -625,23 +617,12 @@
   }
 
   // Reads the node records in key order, `count` per transaction; calls `batch(keys, values)`.
-  // getAllRecords() (Chromium) hands out keys and values in one request, one pass over the records
-  // instead of getAllKeys() and getAll() making two: 15-25% faster on 20,000 records, and less
-  // memory at the peak (bench/RESTORE.md).
   async function readNodes(db, count, batch) {
     let range = null;
     for (;;) {
       const tx = db.transaction([NODES], "readonly");
       const store = tx.objectStore(NODES);
-      let keys;
-      let values;
-      if (typeof store.getAllRecords === "function") {
-        const records = await requestPromise(store.getAllRecords({ query: range, count }));
-        keys = records.map((r) => r.key);
-        values = records.map((r) => r.value);
-      } else {
-        [keys, values] = await Promise.all([requestPromise(store.getAllKeys(range, count)), requestPromise(store.getAll(range, count))]);
-      }
+      const [keys, values] = await Promise.all([requestPromise(store.getAllKeys(range, count)), requestPromise(store.getAll(range, count))]);
       if (keys.length === 0) return;
       await batch(keys, values);
       if (keys.length < count) return;
@@ -888,7 +869,6 @@
     LOG,
     open,
     describe,
-    countNodes,
     formatProblem,
     readNodes,
     readChanges,

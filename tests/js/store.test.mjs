@@ -63,7 +63,7 @@ test("a new database has the format record with its chunk size and an epoch", as
   assert.equal(info.format.version, 3);
   assert.equal(info.format.chunkSize, store.CHUNK_SIZE);
   assert.ok(Number.isSafeInteger(info.format.epoch));
-  assert.deepEqual([info.empty, info.logHead, info.root], [true, 0, undefined]);
+  assert.deepEqual([info.nodes, info.logHead, info.root], [0, 0, undefined]);
 });
 
 test("files are inline up to a chunk, chunks beyond; directories and symlinks keep mode and mtime", async () => {
@@ -258,7 +258,7 @@ for (const name of ["format1", "format2", "idbfs"]) {
     const db = await store.open(dbName.autosync);
     let info = await store.describe(db);
     if (name === "idbfs") {
-      assert.equal(info.empty, true);
+      assert.equal(info.nodes, 0);
       assert.equal(await store.migrateIdbfs(db, dbName.mountpoint, store.CHUNK_SIZE), data.expect.length);
       info = await store.describe(db);
     }
