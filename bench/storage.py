@@ -35,6 +35,9 @@ MAX_RENAME_VS_SMALL = 3.0
 
 # No background flush during these measurements: every flush is one we time.
 NEVER_MS = 600_000
+# IDBFS saves a renamed directory by rewriting every file in it (129 s per syncfs for 100,000 files
+# on the reference machine): trees larger than the target's 20,000 files are not renamed.
+MAX_RENAMED_FILES = 20_000
 
 SIDES = ("autosync", "idbfs", "persist")
 
@@ -48,6 +51,10 @@ class Change:
     code: str
     #: The change whose flush is the one-small-file flush of the same directory (for renames).
     reference: str | None = None
+
+    @property
+    def rename(self) -> bool:
+        return self.kind == "rename"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,12 @@ class Subject:
 
 
 def tree(n: int) -> Subject:
+    rename = Change(
+        "rename",
+        f"flush after renaming the directory of {n:,} files",
+        "rename_tree('{root}')",
+        reference="touch",
+    )
     return Subject(
         key=f"tree{n}",
         restore_label=f"restore {n:,} files (1 KiB each)",
@@ -77,12 +90,7 @@ def tree(n: int) -> Subject:
                 f"flush after changing 1 of {n:,} files (1 KiB each)",
                 "touch_tree('{root}', {k})",
             ),
-            Change(
-                "rename",
-                f"flush after renaming the directory of {n:,} files",
-                "rename_tree('{root}')",
-                reference="touch",
-            ),
+            *((rename,) if n <= MAX_RENAMED_FILES else ()),
         ),
         fingerprint="count_files('{root}')",
         files=n,
@@ -129,8 +137,14 @@ class Saved:
     rows: list[FlushRow] = field(default_factory=list)
 
 
-def prepare(session: Session, subject: Subject, repeats: int, *, flush: bool) -> Saved:
-    """Fills and saves the subject on each side; with ``flush``, times each kind of change."""
+def prepare(
+    session: Session, subject: Subject, repeats: int, rename_repeats: int, *, flush: bool
+) -> Saved:
+    """Fills and saves the subject on each side; with ``flush``, times each kind of change.
+
+    Renames run ``rename_repeats`` times and without the autoPersist side, which saves a rename
+    with the same whole syncfs as plain IDBFS (seconds to minutes each for large trees).
+    """
     roots = {side: f"/{side}_{subject.key}" for side in SIDES}
     ours, theirs, auto = (roots[side] for side in SIDES)
     page = session.open()
@@ -156,12 +170,14 @@ def prepare(session: Session, subject: Subject, repeats: int, *, flush: bool) ->
         }
         measured: dict[str, dict[str, float]] = {}
         for change in subject.changes:
-            progress(f"{subject.key}: flush after {change.kind}, {repeats} runs")
-            times: dict[str, list[float]] = {root: [] for root in saves}
-            order = list(saves)
+            runs = rename_repeats if change.rename else repeats
+            progress(f"{subject.key}: flush after {change.kind}, {runs} runs")
+            order = [root for root in saves if not (change.rename and root == auto)]
+            times: dict[str, list[float]] = {root: [] for root in order}
             # Run -1 warms up each side's path for this change and is not counted.
-            for k in range(-1, repeats):
-                for root in order[k % 3 :] + order[: k % 3]:
+            for k in range(-1, runs):
+                shift = k % len(order)
+                for root in order[shift:] + order[:shift]:
                     code = change.code.format(root=root, k=k)
                     took = page.python(f"t = time.perf_counter()\n{code}\n{saves[root]}\nms(t)")
                     if k >= 0:
@@ -174,10 +190,10 @@ def prepare(session: Session, subject: Subject, repeats: int, *, flush: bool) ->
                     change.label,
                     autosync_ms=measured[change.kind][ours],
                     idbfs_ms=measured[change.kind][theirs],
-                    persist_ms=measured[change.kind][auto],
+                    persist_ms=measured[change.kind].get(auto),
                     min_ratio=target,
                     tree_files=subject.files if change.kind == "touch" else None,
-                    rename=change.kind == "rename",
+                    rename=change.rename,
                     small_file_ms=reference,
                     max_vs_small=MAX_RENAME_VS_SMALL if reference and target else None,
                 )
