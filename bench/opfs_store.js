@@ -170,6 +170,10 @@
       const root = FS.lookupPath(this.mountpoint).node;
       const nodes = new Map([["", root]]);
       const counts = { files: 0, dirs: 0, bytes: 0, logBytes: size };
+      // Small files, read afterwards: one read() per file made 20,000 of them as slow as
+      // IndexedDB, so files lying next to each other in the log are read together (16 MiB at
+      // most) and each gets a copy of its own bytes.
+      const small = [];
       for (const path of paths) {
         const entry = entries.get(path);
         const slash = path.lastIndexOf("/");
@@ -177,12 +181,16 @@
         if (!parent) continue;
         const node = MEMFS.createNode(parent, path.slice(slash + 1), entry.mode, 0);
         if (isFile(entry.mode)) {
-          const bytes = new Uint8Array(entry.size);
-          for (const [offset, logAt, length] of entry.parts) {
-            const end = Math.min(entry.size, offset + length);
-            if (end > offset) handle.read(bytes.subarray(offset, end), { at: logAt });
+          if (entry.size <= CHUNK && entry.parts.length === 1 && entry.parts[0][2] === entry.size) {
+            small.push([entry.parts[0][1], entry.size, node]);
+          } else {
+            const bytes = new Uint8Array(entry.size);
+            for (const [offset, logAt, length] of entry.parts) {
+              const end = Math.min(entry.size, offset + length);
+              if (end > offset) handle.read(bytes.subarray(offset, end), { at: logAt });
+            }
+            node.contents = bytes;
           }
-          node.contents = bytes;
           node.usedBytes = entry.size;
           counts.files++;
           counts.bytes += entry.size;
@@ -192,6 +200,19 @@
         }
         node.atime = node.mtime = node.ctime = entry.mtime;
         adopt(node);
+      }
+      small.sort((a, b) => a[0] - b[0]);
+      for (let i = 0; i < small.length; ) {
+        const start = small[i][0];
+        let end = start + small[i][1];
+        let j = i + 1;
+        while (j < small.length && small[j][0] === end && end - start < 16 * 1024 * 1024) end += small[j++][1];
+        const run = new Uint8Array(end - start);
+        handle.read(run, { at: start });
+        for (; i < j; i++) {
+          const [at, length, node] = small[i];
+          node.contents = run.slice(at - start, at - start + length);
+        }
       }
       return counts;
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,17 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         **_TYPES,
     }
+
+    def do_GET(self) -> None:
+        # A GET of an action's path (see Server.actions) runs it with the query, then answers 204.
+        path, _, query = self.path.partition("?")
+        action = getattr(self.server, "actions", {}).get(path)
+        if action is None:
+            super().do_GET()
+            return
+        action(query)
+        self.send_response(204)
+        self.end_headers()
 
     def translate_path(self, path: str) -> str:
         clean = path.split("?", 1)[0].split("#", 1)[0]
@@ -48,6 +60,10 @@ class Server:
             raise FileNotFoundError(f"{DIST / WHEEL} is missing; run ./dev setup first")
         handler = functools.partial(_Handler, directory=str(STATIC))
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        #: path -> a function the page can run on the host with a GET of that path, given the
+        #: query string (the bench kills the browser from the page this way, the moment it asks).
+        self.actions: dict[str, Callable[[str], None]] = {}
+        self._httpd.actions = self.actions  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
