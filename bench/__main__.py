@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import os
 import sys
 import time
 import traceback
@@ -254,12 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     results = Results()
 
+    loads = [os.getloadavg()[0]]
+
     def run(group: str, step: Callable[[], None]) -> None:
         try:
             step()
         except Exception as e:
             traceback.print_exc()
             results.failures.append(Failure(group, f"{type(e).__name__}: {e}".splitlines()[0]))
+        loads.append(os.getloadavg()[0])
 
     subjects = []
     if groups & {"trees", "restore"}:
@@ -326,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         started=started,
         wall_s=time.monotonic() - t0,
         settings=_settings(args, groups),
+        loads=tuple(loads),
     )
     text = render(env, results)
     print(text)

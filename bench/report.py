@@ -193,6 +193,8 @@ class Environment:
     started: datetime.datetime
     wall_s: float
     settings: str
+    #: The 1-minute load average, sampled at the start and after each group.
+    loads: tuple[float, ...] = ()
 
 
 def _ms(value: float | None) -> str:
@@ -252,6 +254,23 @@ def _revision() -> str:
     return out.stdout.strip() or "unknown"
 
 
+# The bench itself keeps about two processes busy (the browser and its host); a load average well
+# above the 2 cores means others ran too.
+BUSY_LOAD = 3.0
+
+
+def _load(loads: tuple[float, ...]) -> list[str]:
+    if not loads:
+        return []
+    line = f"- 1-minute load average during the run: {min(loads):.1f} to {max(loads):.1f}"
+    if max(loads) > BUSY_LOAD:
+        line += (
+            f" (**measured on a busy machine**: above {BUSY_LOAD:g}, other processes competed for "
+            "the cores; treat small differences as noise)"
+        )
+    return [line]
+
+
 def _growth(rows: list[FlushRow]) -> list[str]:
     """How the flush of one changed file grows from the smallest tree measured to the largest."""
     trees = sorted((r for r in rows if r.tree_files is not None), key=lambda r: r.tree_files or 0)
@@ -281,6 +300,7 @@ def render(env: Environment, results: Results) -> str:
         f"- Pyodide {env.pyodide} (Python {env.python}), autosync {env.autosync} "
         f"at `{_revision()}`",
         f"- settings: {env.settings}",
+        *_load(env.loads),
         "",
         "Times are medians of the runs, timed inside the page (see bench/README.md for how each one "
         "is taken). Ratios are the other side's time / autosync's time: above 1 means autosync is "
