@@ -97,13 +97,16 @@ def tree_dir(root):
 def count_files(root):
     return sum(len(names) for _, _, names in os.walk(root))
 
-def touch_tree(root, k):
-    with open(f"{tree_dir(root)}/d0/f0.txt", "r+b") as f:
+def tree_file(root):
+    return f"{tree_dir(root)}/d0/f0.txt"
+
+def rewrite_start(path, k):
+    with open(path, "r+b") as f:
         f.write(str(k).encode())
 
-def rename_tree(root):
-    old = tree_dir(root)
-    os.rename(old, f"{root}/u" if old.endswith("/t") else f"{root}/t")
+def toggle(a, b):
+    # Renames whichever of the two exists to the other: each run renames, the next one back.
+    os.rename(*((a, b) if os.path.exists(a) else (b, a)))
 
 MIB = 1 << 20
 
@@ -131,13 +134,6 @@ def append_byte(root):
     with open(big_path(root), "ab") as f:
         f.write(b"+")
 
-def touch_small(root, k):
-    with open(f"{root}/small.txt", "r+b") as f:
-        f.write(str(k).encode())
-
-def rename_big(root):
-    old = big_path(root)
-    os.rename(old, f"{root}/big2.bin" if old.endswith("/big.bin") else f"{root}/big.bin")
 None
 """
 

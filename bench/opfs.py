@@ -60,17 +60,17 @@ None
 
 # A change per row: in-page Python for the autosync directory and for the OPFS one ({root}).
 CHANGES = {
-    "small": ("touch_small('{root}', {k})", "('file', '{root}/small.txt')"),
+    "small": ("rewrite_start('{root}/small.txt', {k})", "('file', '{root}/small.txt')"),
     "append": (
         "n = os.path.getsize(big_path('{root}'))\nappend_byte('{root}')",
         "('chunks', big_path('{root}'), n, n + 1)",
     ),
     "rename_big": (
-        "old = big_path('{root}')\nrename_big('{root}')",
+        "old = big_path('{root}')\ntoggle('{root}/big.bin', '{root}/big2.bin')",
         "('mv', old, big_path('{root}'))",
     ),
     "rename_tree": (
-        "old = tree_dir('{root}')\nrename_tree('{root}')",
+        "old = tree_dir('{root}')\ntoggle('{root}/t', '{root}/u')",
         "('mv', old, tree_dir('{root}'))",
     ),
 }

@@ -77,7 +77,7 @@ def tree(n: int) -> Subject:
     rename = Change(
         "rename",
         f"flush after renaming the directory of {n:,} files",
-        "rename_tree('{root}')",
+        "toggle('{root}/t', '{root}/u')",
         reference="touch",
     )
     return Subject(
@@ -88,7 +88,7 @@ def tree(n: int) -> Subject:
             Change(
                 "touch",
                 f"flush after changing 1 of {n:,} files (1 KiB each)",
-                "touch_tree('{root}', {k})",
+                "rewrite_start(tree_file('{root}'), {k})",
             ),
             *((rename,) if n <= MAX_RENAMED_FILES else ()),
         ),
@@ -111,12 +111,12 @@ def large(mib: int) -> Subject:
             Change(
                 "small",
                 f"flush after changing a 1 KiB file beside a {mib} MiB file",
-                "touch_small('{root}', {k})",
+                "rewrite_start('{root}/small.txt', {k})",
             ),
             Change(
                 "rename",
                 f"flush after renaming a {mib} MiB file",
-                "rename_big('{root}')",
+                "toggle('{root}/big.bin', '{root}/big2.bin')",
                 reference="small",
             ),
         ),

@@ -112,7 +112,7 @@ def _small_flushes(page: Page, runs: int) -> list[float]:
     times = []
     for k in range(-1, runs):
         took = page.python(
-            f"t = time.perf_counter()\ntouch_tree('{ROOT}', {k})\nawait m.flush()\nms(t)"
+            f"t = time.perf_counter()\nrewrite_start(tree_file('{ROOT}'), {k})\nawait m.flush()\nms(t)"
         )
         if k >= 0:
             times.append(float(took))
@@ -161,20 +161,19 @@ def measure(
     alone_blocks += _blocks(a, block_runs, blocks)
 
     seen_rows = [
-        SeenRow(
-            "the same tab commits every time (it keeps the directory's lock)",
-            commits=commits,
-            median_ms=median(same_seen),
-            max_ms=max(same_seen),
-            flush_ms=median(same_flush),
-        ),
-        SeenRow(
-            "the tabs take turns (each flush first takes the lock from the other tab)",
-            commits=commits,
-            median_ms=median(turns_seen),
-            max_ms=max(turns_seen),
-            flush_ms=median(turns_flush),
-        ),
+        SeenRow(what, len(seen), median(seen), max(seen), median(flushes))
+        for what, seen, flushes in (
+            (
+                "the same tab commits every time (it keeps the directory's lock)",
+                same_seen,
+                same_flush,
+            ),
+            (
+                "the tabs take turns (each flush first takes the lock from the other tab)",
+                turns_seen,
+                turns_flush,
+            ),
+        )
     ]
     alone_rows = [
         AloneRow(
