@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar
 
 from demo.browser import Browser, Page
 from demo.server import Server
@@ -81,39 +82,58 @@ def ms(since):
     return (time.perf_counter() - since) * 1000
 
 def fill_tree(root, n):
+    # Under one directory of its own (t, or u once renamed), in directories of 100 files.
     blob = b"x" * 1024
     for i in range(n):
-        d = f"{root}/d{i // 100}"
+        d = f"{root}/t/d{i // 100}"
         if i % 100 == 0:
             os.makedirs(d, exist_ok=True)
         with open(f"{d}/f{i}.txt", "wb") as f:
             f.write(blob)
 
+def tree_dir(root):
+    return f"{root}/t" if os.path.exists(f"{root}/t") else f"{root}/u"
+
 def count_files(root):
     return sum(len(names) for _, _, names in os.walk(root))
 
-def touch_tree(root, k):
-    with open(f"{root}/d0/f0.txt", "r+b") as f:
+def tree_file(root):
+    return f"{tree_dir(root)}/d0/f0.txt"
+
+def rewrite_start(path, k):
+    with open(path, "r+b") as f:
         f.write(str(k).encode())
+
+def toggle(a, b):
+    # Renames whichever of the two exists to the other: each run renames, the next one back.
+    os.rename(*((a, b) if os.path.exists(a) else (b, a)))
 
 MIB = 1 << 20
 
-def write_large(path, mib):
-    # Random bytes: nothing on the way to disk can compress them away.
+def write_large(root, mib):
+    # Random bytes: nothing on the way to disk can compress them away. A small file beside it is
+    # the one-small-file change of the same directory.
     block = os.urandom(MIB)
-    with open(path, "wb") as f:
+    with open(f"{root}/big.bin", "wb") as f:
         for _ in range(mib):
             f.write(block)
+    with open(f"{root}/small.txt", "wb") as f:
+        f.write(b"s" * 1024)
 
-def fingerprint(path):
+def big_path(root):
+    return f"{root}/big.bin" if os.path.exists(f"{root}/big.bin") else f"{root}/big2.bin"
+
+def fingerprint(root):
     # The size and the last bytes (where the appends went): a restore brought back the whole file.
+    path = big_path(root)
     with open(path, "rb") as f:
         f.seek(-min(64, os.path.getsize(path)), 2)
         return [os.path.getsize(path), f.read().hex()]
 
-def append_byte(path):
-    with open(path, "ab") as f:
+def append_byte(root):
+    with open(big_path(root), "ab") as f:
         f.write(b"+")
+
 None
 """
 
@@ -130,12 +150,13 @@ def progress(message: str) -> None:
 class Session:
     """Chromium with a fresh profile on disk, and the demo page served from this checkout."""
 
+    #: Pyodide's, Python's and autosync's versions, as the first page loaded in any session reports.
+    versions: ClassVar[dict[str, str]] = {}
+
     def __init__(self) -> None:
         self._profile = tempfile.TemporaryDirectory(prefix="autosync-bench-")
         self.server = Server()
         self.browser = Browser(Path(self._profile.name))
-        #: Pyodide's, Python's and autosync's versions, as the first page loaded reports them.
-        self.versions: dict[str, str] = {}
 
     def __enter__(self) -> Session:
         self.server.__enter__()
@@ -158,13 +179,21 @@ class Session:
             self.server.__exit__(kind, error, traceback)
             self._profile.cleanup()
 
-    @property
-    def url(self) -> str:
-        return self.server.url + "?manual=1"
+    def url(self, query: str = "") -> str:
+        return self.server.url + "?manual=1" + (f"&{query}" if query else "")
 
-    def open(self) -> Page:
-        """A fresh demo page (a new Pyodide) with :data:`PAGE_HELPERS` loaded."""
-        return self._ready(self.browser.open(self.url))
+    def open(self, query: str = "") -> Page:
+        """A fresh demo page (a new Pyodide) with :data:`PAGE_HELPERS` loaded.
+
+        ``query`` adds to the page's URL: ``"worker"`` runs Python in a dedicated Web Worker.
+        """
+        return self._ready(self.browser.open(self.url(query)))
+
+    def new_tab(self, beside: Page, query: str = "") -> Page:
+        """A second demo page in the same browser and profile as ``beside`` (another tab)."""
+        raw = beside.raw.context.new_page()
+        raw.goto(self.url(query))
+        return self._ready(Page(raw))
 
     def reload(self, page: Page) -> Page:
         return self._ready(self.browser.reload(page))
@@ -174,10 +203,20 @@ class Session:
         self.browser.restart()
         return self.open()
 
+    def fresh(self, query: str = "") -> Page:
+        """Close Chromium (cleanly: no recovery at the next start), start it on the same profile, open.
+
+        Nothing of the last browser is left: no renderer memory, no open database, no cache of the
+        IndexedDB backend; what was saved is read back from disk (the OS's page cache).
+        """
+        self.browser.close()
+        self.browser.start()
+        return self.open(query)
+
     def _ready(self, page: Page) -> Page:
         page.python(PAGE_HELPERS)
-        if not self.versions:
-            self.versions = page.python(
+        if not Session.versions:
+            Session.versions = page.python(
                 "{'pyodide': pyodide.__version__, 'python': sys.version.split()[0],"
                 " 'autosync': autosync.__version__}"
             )

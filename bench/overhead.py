@@ -18,6 +18,7 @@ next to each other, of (autosync block / plain block - 1), per-run times being b
 from __future__ import annotations
 
 import math
+import statistics
 
 from .harness import Session, median, progress
 from .report import OverheadRow
@@ -26,7 +27,7 @@ DEBOUNCE_MS = 500
 MAX_WAIT_MS = 2000
 BLOCK_MAX_WAITS = 2.5
 WARM_UP_RUNS = 3
-MAX_OVERHEAD_PCT = 5.0
+MAX_OVERHEAD_PCT = 3.0
 
 OURS = "/overhead_autosync"
 PLAIN = "/overhead_memfs"
@@ -105,12 +106,19 @@ def measure(session: Session, blocks: int) -> list[OverheadRow]:
         pairs = [
             ours / plain - 1 for ours, plain in zip(per_run[OURS], per_run[PLAIN], strict=True)
         ]
+        quartiles = (
+            statistics.quantiles(pairs, n=4, method="inclusive")
+            if len(pairs) > 1
+            else [pairs[0]] * 3
+        )
         rows.append(
             OverheadRow(
                 label,
                 with_ms=median(per_run[OURS]),
                 without_ms=median(per_run[PLAIN]),
                 overhead_pct=median(pairs) * 100,
+                q1_pct=quartiles[0] * 100,
+                q3_pct=quartiles[2] * 100,
                 blocks=blocks,
                 runs_per_block=runs,
                 flushes_per_block=sum(flushes[OURS]) / blocks,

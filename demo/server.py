@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from autosync import __version__
@@ -38,6 +39,17 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     mounts: dict[str, Path]  # URL prefix -> directory, tried in order
     extra_headers: dict[str, str]
+
+    def do_GET(self) -> None:
+        # A GET of an action's path (see Server.actions) runs it with the query, then answers 204.
+        path, _, query = self.path.partition("?")
+        action = getattr(self.server, "actions", {}).get(path)
+        if action is None:
+            super().do_GET()
+            return
+        action(query)
+        self.send_response(204)
+        self.end_headers()
 
     def translate_path(self, path: str) -> str:
         clean = path.split("?", 1)[0].split("#", 1)[0]
@@ -82,6 +94,10 @@ class Server:
             {"mounts": mounts, "extra_headers": ISOLATION_HEADERS if isolated else {}},
         )
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        #: path -> a function the page can run on the host with a GET of that path, given the
+        #: query string (the bench kills the browser from the page this way, the moment it asks).
+        self.actions: dict[str, Callable[[str], None]] = {}
+        self._httpd.actions = self.actions  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property

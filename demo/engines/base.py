@@ -131,6 +131,12 @@ class Browser(ABC):
         """Ask the browser to exit cleanly; True if asked (it then gets a moment to do so)."""
         return False
 
+    @property
+    def pid(self) -> int:
+        """The browser process's id; every process of this browser is in its session."""
+        assert self._proc is not None, "browser not started"
+        return self._proc.pid
+
     def _spawn(self, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
         self._proc = subprocess.Popen(argv, start_new_session=True, **popen)
         return self._proc

@@ -83,10 +83,13 @@ def test_a_full_disk_is_reported_retried_and_saved_once_space_is_freed(session):
     )
     session.kill_after(0)
     page = session.restart(debounce_ms=DEBOUNCE_MS)
-    assert page.python(
-        "import os\n[open('/data/before.txt').read()]"
-        f" + [os.path.getsize(f'/data/big{{i}}.bin') for i in range(1, {written + 1})]"
-    ) == ["saved before"] + [SMALL] * written
+    assert (
+        page.python(
+            "import os\n[open('/data/before.txt').read()]"
+            f" + [os.path.getsize(f'/data/big{{i}}.bin') for i in range(1, {written + 1})]"
+        )
+        == ["saved before"] + [SMALL] * written
+    )
 
 
 def test_status_shows_the_browsers_storage(session):
