@@ -85,6 +85,7 @@ async def start() -> dict[str, Any]:
     return {
         "tree": describe(),
         "failed": [str(f) for f in mount.status().restored.get("failed", [])],
+        "restored": {k: v for k, v in mount.status().restored.items() if k != "failed"},
         "chunk": int(_pyodide._js_api().CHUNK_SIZE),
     }
 

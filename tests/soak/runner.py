@@ -253,6 +253,17 @@ def damaged(tab: Target, failed: list[str]) -> str:
     return f"the restore reported damaged records: {failed}\n" + stored_report(tab, ids=ids)
 
 
+def stored_summary(tab: Target, restored: dict[str, Any]) -> str:
+    """How much IndexedDB holds, the restore's counts, and the last commits."""
+    stored = tab.python("_out = await _soak.stored()")
+    return (
+        f"  the restore: {restored.get('restored')}\n"
+        f"  stored: {len(stored['nodes'])} records, {len(stored['chunks'])} chunks, "
+        f"{len(stored['log'])} commits; the last ones (log key, tab, commit, puts, dels, "
+        "conflicts):\n    " + "\n    ".join(map(str, stored["log"][-5:]))
+    )
+
+
 def stored_report(tab: Target, *, ids: Iterable[int] = (), keys: Sequence[Any] = ()) -> str:
     """What IndexedDB holds about entries ``ids`` (and their children) and keys ``keys``: their
     records, chunks and the commits that wrote or deleted them."""
@@ -425,7 +436,8 @@ def run_one_tab(
                             index,
                             step,
                             "the restored tree is none of the trees a flush may have saved "
-                            f"(the last awaited flush, or one started after it):\n{report}",
+                            f"(the last awaited flush, or one started after it):\n{report}\n"
+                            + stored_summary(tab, restored),
                         )
                     if started and not crash.committed:
                         if any(match is s for s in started):
