@@ -242,6 +242,39 @@ async def test_start_after_stop_saves_what_changed_while_stopped(selenium):
 
 
 @run_in_pyodide(packages=["autosync"])
+async def test_a_name_freed_after_a_rename_over_it_can_be_used_again_and_is_saved(selenium):
+    # The atomic-save pattern: write a temporary file and rename it over the target. MEMFS before
+    # Emscripten 4.0 (Pyodide 0.27) kept the replaced file in its name table, so once the name
+    # was free again, O_EXCL failed and a plain open() wrote into the replaced file: listed
+    # nowhere, saved nowhere.
+    import os
+
+    import pyodide_js
+
+    import autosync
+
+    m = await autosync.start("/t-replace").ready()
+    for name, text in (("a", "old a"), ("a.tmp", "new a"), ("b", "old b"), ("b.tmp", "new b")):
+        with open(f"/t-replace/{name}", "w") as f:
+            f.write(text)
+    os.replace("/t-replace/a.tmp", "/t-replace/a")
+    os.replace("/t-replace/b.tmp", "/t-replace/b")
+    os.remove("/t-replace/a")
+    os.rename("/t-replace/b", "/t-replace/b.bak")
+    with open("/t-replace/a", "w") as f:
+        f.write("a again")
+    with open("/t-replace/b", "x") as f:
+        f.write("b again")
+    assert sorted(os.listdir("/t-replace")) == ["a", "b", "b.bak"]
+    await m.stop()
+    pyodide_js.FS.unmount("/t-replace")  # forget the files in memory, as a reload would
+    await autosync.start("/t-replace").ready()
+    saved = {n: open(f"/t-replace/{n}").read() for n in sorted(os.listdir("/t-replace"))}
+    assert saved == {"a": "a again", "b": "b again", "b.bak": "new b"}
+    await autosync.stop("/t-replace")
+
+
+@run_in_pyodide(packages=["autosync"])
 async def test_device_nodes_are_not_saved_as_files(selenium):
     import os
     import stat

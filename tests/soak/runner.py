@@ -362,14 +362,14 @@ def run_one_tab(
     def flush_batch() -> None:
         if not batch:
             return
+        if trace:
+            for i, step in batch:
+                trace(f"{i} {describe_step(step)}")
         result = run_steps(tab, [s for _, s in batch], strict=True)
         if result["failed"] is not None:
             i, step = batch[result["failed"]]
             raise fail(i, step, f"the step failed in the page: {result['error']}")
         counts.operations += len(batch)
-        if trace:
-            for i, step in batch:
-                trace(f"{i} {describe_step(step)}")
         batch.clear()
 
     step: dict[str, Any] | None = None
