@@ -2,8 +2,9 @@
 
 For the newest JupyterLite release line and the one before (``LINES`` in scripts/build_clients.py),
 each in a site built offline with ``jupyter lite build``: ``%pip install autosync`` from the site's
-``pypi/`` folder, the README's two lines, a file written, then a new kernel (page reload, or a
-browser SIGKILL and restart): ``%pip install`` and the same two lines bring the file back.
+``pypi/`` folder, the README's two lines, a file written, then a new kernel (a page reload, and
+after one more file, a browser SIGKILL and restart): ``%pip install`` and the same two lines bring
+the files back.
 """
 
 from __future__ import annotations
@@ -64,32 +65,29 @@ class Repl:
         return self.run(README_LINES)
 
 
-def write_note_and_wait_until_saved(repl: Repl) -> None:
-    repl.run(f"open('/data/note.txt', 'w').write({NOTE!r})")
+def write_note_and_wait_until_saved(repl: Repl, name: str) -> None:
+    repl.run(f"open('/data/{name}', 'w').write({NOTE!r})")
     repl.run(WAIT_SAVED)
 
 
 @pytest.mark.parametrize("line", LINES)
-def test_file_survives_new_kernel_after_reload(line: str, sites: Path, browser: Browser) -> None:
+def test_file_survives_a_new_kernel_after_reload_and_after_a_browser_kill(
+    line: str, sites: Path, browser: Browser
+) -> None:
     with Server(root=sites / f"jupyterlite-{line}" / "site") as site:
         repl = Repl(browser.goto(site.url + REPL))
         assert "idle" in repl.start_autosync()
-        write_note_and_wait_until_saved(repl)
+        write_note_and_wait_until_saved(repl, "note.txt")
 
         repl.page.reload()
         repl = Repl(repl.page)
         assert "idle" in repl.start_autosync()  # not "restoring": start() waited (JSPI)
         assert NOTE in repl.run("open('/data/note.txt').read()")
-
-
-@pytest.mark.parametrize("line", LINES)
-def test_file_survives_browser_kill(line: str, sites: Path, browser: Browser) -> None:
-    with Server(root=sites / f"jupyterlite-{line}" / "site") as site:
-        repl = Repl(browser.goto(site.url + REPL))
-        repl.start_autosync()
-        write_note_and_wait_until_saved(repl)
+        write_note_and_wait_until_saved(repl, "second.txt")
 
         browser.restart()  # SIGKILL of every Chromium process, then the same profile again
         repl = Repl(browser.goto(site.url + REPL))
         assert "idle" in repl.start_autosync()
-        assert NOTE in repl.run("open('/data/note.txt').read()")
+        listed = repl.run("import os\nsorted(os.listdir('/data'))")
+        assert "['note.txt', 'second.txt']" in listed, listed
+        assert NOTE in repl.run("open('/data/second.txt').read()")

@@ -40,15 +40,12 @@ def site(sites: Path) -> Iterator[Server]:
 
 
 @pytest.mark.parametrize("where", PAGES)
-def test_counter_survives_reload(where: str, site: Server, browser: Browser) -> None:
+def test_counter_survives_a_reload_and_a_browser_kill(
+    where: str, site: Server, browser: Browser
+) -> None:
     page = browser.goto(site.url + PAGES[where])
     assert saved_count(page) == 1
     page.reload()
     assert saved_count(page) == 2
-
-
-@pytest.mark.parametrize("where", PAGES)
-def test_counter_survives_browser_kill(where: str, site: Server, browser: Browser) -> None:
-    assert saved_count(browser.goto(site.url + PAGES[where])) == 1
     browser.restart()  # SIGKILL of every Chromium process, then the same profile again
-    assert saved_count(browser.goto(site.url + PAGES[where])) == 2
+    assert saved_count(browser.goto(site.url + PAGES[where])) == 3
