@@ -514,21 +514,29 @@
           local.saved = savedOf(key, record, mount.chunkSize);
           return;
         }
-        if (kindOf(local.mode) !== kindOf(record.mode)) {
-          // A directory here, a file there (or the like): this tab's entry goes over the other's
+        if (kindOf(local.mode) !== kindOf(record.mode) && isDir) {
+          // A file or symlink here, a directory there: the other tab's children are stored under
+          // that directory, so it stays, and this tab's entry moves aside, to be saved by the next
+          // flush under its new name. Going over the directory's record would leave its children
+          // stored under a directory no record names.
+          const aside = this.moveAside(local);
+          this.conflict(local, key, record, `created in this tab as a ${kindOf(local.mode)} and, as a directory, in another tab: the directory is kept, this tab's ${kindOf(local.mode)} is now ${aside}`, item, true);
+        } else if (kindOf(local.mode) !== kindOf(record.mode)) {
+          // A directory here, a file or symlink there: this tab's directory goes over the other's
           // record with its own id, and the other's chunks go with the next flush.
           this.conflict(local, key, record, `created in this tab and, as a ${kindOf(record.mode)}, in another tab: this tab's ${kindOf(local.mode)} is kept`, item);
           mount.orphans.add(record.id);
           local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
           this.track((t) => t.meta(local, Date.now()));
           return;
+        } else {
+          // Both created a file of that name: this tab's goes over it, with the stored id, whole.
+          this.conflict(local, key, record, "created in this tab and in another tab: this tab's file is kept", item);
+          reg.set(local, record.id);
+          local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
+          this.track((t) => (FS.isFile(local.mode) ? t.whole(local, Date.now()) : t.meta(local, Date.now())));
+          return;
         }
-        // Both created a file of that name: this tab's goes over it, with the stored id, whole.
-        this.conflict(local, key, record, "created in this tab and in another tab: this tab's file is kept", item);
-        reg.set(local, record.id);
-        local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
-        this.track((t) => (FS.isFile(local.mode) ? t.whole(local, Date.now()) : t.meta(local, Date.now())));
-        return;
       }
       keepTime(parent);
       const bytes = store.isFileMode(record.mode) ? item.bytes || new Uint8Array(record.size) : null;
@@ -621,6 +629,27 @@
       this.conflicts.push(entry);
       if (this.conflicts.length > CONFLICTS_KEPT) this.conflicts.shift();
       mount.emit("conflict", entry);
+    }
+
+    // Moves this tab's `node` to a free name "<name>.conflict-<n>" beside it, as a rename the next
+    // flush saves; returns its new path.
+    moveAside(node) {
+      const mount = this.mount;
+      const parent = node.parent;
+      const from = node.name;
+      let name;
+      do {
+        name = `${from}.conflict-${++this.conflictSerial}`;
+      } while (Object.prototype.hasOwnProperty.call(parent.contents, name));
+      tree.moveNode(node, parent, name);
+      // Written whole under its new name: what is stored of it may have been overwritten meanwhile.
+      node.saved = node.saved ? { ...node.saved, chunked: null } : undefined;
+      this.track((t) => {
+        const at = Date.now();
+        t.moved(node, parent, from, parent, null, at);
+        if (FS.isFile(node.mode)) t.whole(node, at);
+      });
+      return tree.relativePath(node, mount.root);
     }
 
     // The other tab's version as a new file "<name>.conflict-<n>" beside `node`; returns its path.
