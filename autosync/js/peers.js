@@ -398,12 +398,37 @@
         }
         // Deletions, children before parents (longer keys are not deeper, so sort by depth).
         const gone = [];
+        // Nodes by the keys they are stored under as far as this tab knows, made when first needed.
+        let byKey = null;
+        const storedAt = (key) => {
+          if (!byKey) {
+            byKey = new Map();
+            for (const n of reg.byId.values()) {
+              if (!n.saved) continue;
+              for (const k of n.saved.keys) {
+                const s = store.keyString(k);
+                const list = byKey.get(s);
+                if (list) list.push(n);
+                else byKey.set(s, [n]);
+              }
+            }
+          }
+          return byKey.get(store.keyString(key)) || [];
+        };
         for (const item of dels) {
           const parent = reg.get(item.key[0]);
-          if (!parent || !parent.contents || !Object.prototype.hasOwnProperty.call(parent.contents, item.key[1])) continue;
-          const node = parent.contents[item.key[1]];
-          if (!node.saved || !node.saved.keys.some((k) => sameKey(k, item.key))) continue;
-          gone.push([depth(node), node, item.key]);
+          const here = parent && parent.contents && Object.prototype.hasOwnProperty.call(parent.contents, item.key[1]) ? parent.contents[item.key[1]] : null;
+          if (here && here.saved && here.saved.keys.some((k) => sameKey(k, item.key))) gone.push([depth(here), here, item.key]);
+          // Moved away in this tab since it was stored there (a rename not saved yet): the other
+          // tab deleted it, and its chunks with it. This tab's change keeps it, written whole.
+          for (const moved of storedAt(item.key)) {
+            if (moved === here || putIds.has(moved.asid) || !tree.inTree(moved, mount.root)) continue;
+            moved.saved = { ...forgetKey(moved.saved, item.key), chunked: null };
+            if (FS.isFile(moved.mode)) {
+              this.conflict(moved, item.key, undefined, "moved in this tab, deleted in another tab: this tab's version is kept", null);
+              this.track((t) => t.whole(moved, Date.now()));
+            }
+          }
         }
         gone.sort((a, b) => b[0] - a[0]);
         for (const [, node, key] of gone) this.applyDelete(node, key, { writing, keepTime, putIds });

@@ -345,6 +345,35 @@ for (const withLocks of [true, false]) {
       for (const m of [ma, mb]) m.detach();
     });
 
+    // Found by the soak (./dev soak --seed 1485215814 --steps 68 --tabs 2): a file deleted in one
+    // tab while the other renamed it came back, from the renaming tab's later flush, as zeros: the
+    // deletion took its chunks, and the rename wrote only its record.
+    test("a chunked file deleted in one tab and renamed in the other is never stored without its bytes", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      const mb = await start(b, dir);
+      const bytes = pattern(CHUNK + 1000, 7);
+      a.FS.writeFile(`${dir}/e`, bytes);
+      await flush(ma);
+      await until(() => exists(b, `${dir}/e`), 3000, "e in tab b");
+      b.FS.unlink(`${dir}/e`);
+      a.FS.rename(`${dir}/e`, `${dir}/moved`);
+      await flush(mb);
+      await flush(ma);
+      await flush(ma);
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, []);
+      // Whichever flush came later wins: the renamed file whole, or the deletion (reported).
+      if (exists(c, `${dir}/moved`)) {
+        assert.ok(Buffer.from(c.FS.readFile(`${dir}/moved`)).equals(Buffer.from(bytes)), "the renamed file's bytes");
+      } else {
+        assert.deepEqual(list(c, dir), []);
+        assert.ok(ma.peers.conflicts.length + mb.peers.conflicts.length > 0, "the lost rename is reported");
+      }
+      for (const m of [ma, mb, mc]) m.detach();
+    });
+
     // Found by the soak (./dev soak --seed 1485215814 --steps 68 --tabs 2): a directory with
     // children in one tab and a file of the same name in the other, the file's flush later: the
     // file took the key and the directory's children stayed stored under a directory no record
