@@ -235,15 +235,16 @@
       const from = node.parent;
       const fromName = node.name;
       // MEMFS replaces an existing target (a file, or an empty directory).
-      const replaced = Object.prototype.hasOwnProperty.call(newDir.contents, newName) ? newDir.contents[newName] : null;
+      const target = Object.prototype.hasOwnProperty.call(newDir.contents, newName) ? newDir.contents[newName] : null;
+      const replaced = target !== node ? target : null;
       base.dir.node.rename(node, newDir, newName);
       // Emscripten's MEMFS before 4.0 (Pyodide 0.27) leaves a replaced node in FS's name table:
       // its name then looks taken (O_EXCL fails) and open() without O_EXCL writes into the
       // replaced, unlinked node, where nothing can find the bytes. Later MEMFS removes it itself
       // (removing it again is a no-op).
-      if (replaced && replaced !== node) FS.hashRemoveNode(replaced);
+      if (replaced) FS.hashRemoveNode(replaced);
       const t = clock();
-      tracker().moved(node, from, fromName, newDir, replaced && replaced !== node ? replaced : null, t);
+      tracker().moved(node, from, fromName, newDir, replaced, t);
       mount.changed(t);
     };
     for (const remove of ["unlink", "rmdir"]) {

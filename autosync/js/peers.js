@@ -656,17 +656,22 @@
       mount.emit("conflict", entry);
     }
 
+    // A name "<name>.conflict-<n>" not taken in `parent`.
+    conflictName(parent, name) {
+      let free;
+      do {
+        free = `${name}.conflict-${++this.conflictSerial}`;
+      } while (Object.prototype.hasOwnProperty.call(parent.contents, free));
+      return free;
+    }
+
     // Moves this tab's `node` to a free name "<name>.conflict-<n>" beside it, as a rename the next
     // flush saves; returns its new path.
     moveAside(node) {
       const mount = this.mount;
       const parent = node.parent;
       const from = node.name;
-      let name;
-      do {
-        name = `${from}.conflict-${++this.conflictSerial}`;
-      } while (Object.prototype.hasOwnProperty.call(parent.contents, name));
-      tree.moveNode(node, parent, name);
+      tree.moveNode(node, parent, this.conflictName(parent, from));
       // Written whole under its new name: what is stored of it may have been overwritten meanwhile.
       node.saved = node.saved ? { ...node.saved, chunked: null } : undefined;
       this.track((t) => {
@@ -681,11 +686,7 @@
     keepCopy(node, record, bytes) {
       const mount = this.mount;
       const parent = node.parent;
-      let name;
-      do {
-        name = `${node.name}.conflict-${++this.conflictSerial}`;
-      } while (Object.prototype.hasOwnProperty.call(parent.contents, name));
-      const copy = tree.makeNode(parent, name, record, bytes.slice(), mount.ops.adopt);
+      const copy = tree.makeNode(parent, this.conflictName(parent, node.name), record, bytes.slice(), mount.ops.adopt);
       this.track((t) => t.created(copy, parent, Date.now()));
       return tree.relativePath(copy, mount.root);
     }
