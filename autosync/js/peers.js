@@ -462,7 +462,7 @@
             node = back;
           } else {
             this.conflict(node, key, record, "deleted here, changed in another tab: deleted", item);
-            node.saved = { keys: [key], chunked: null, v: record.v, mode: record.mode, mtime: record.mtime, size: -1 };
+            node.saved = { keys: withKey(node.saved, key), chunked: null, v: record.v, mode: record.mode, mtime: record.mtime, size: -1 };
             return;
           }
         } else {
@@ -488,20 +488,18 @@
       if (node) {
         floating.delete(node);
         const here = tree.inTree(node, mount.root) && node.parent === parent && node.name === name;
-        if (tracker.pendingOn(node) && !isDir) {
-          // Both changed it: this tab's version goes whole over the other one's (see the top), in
-          // this tab's place; the next flush deletes the other record's key if it differs.
-          this.conflict(node, key, record, "changed in this tab and in another tab: this tab's version is kept", item);
-          const keys = node.saved ? node.saved.keys.slice() : [];
-          if (!keys.some((k) => sameKey(k, key))) keys.push(key);
-          node.saved = { keys, chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
-          this.track((t) => t.whole(node, Date.now()));
-          return;
-        }
-        if (!here) {
+        const both = tracker.pendingOn(node) && !isDir;
+        if (both && !here && movedHere(node)) {
+          // Both moved it: it stays where this tab put it (the later flush wins), and what this
+          // tab had at the other tab's place was replaced there.
+          clear(parent, name, node);
+        } else if (!here) {
           if (!clear(parent, name, node)) {
-            this.conflict(parent.contents[name], key, record, "created in this tab and moved there in another tab: this tab's file is kept", item);
-            return;
+            // This tab's own entry there (new, or changed) moves aside: going over the other tab's
+            // record would drop what the other tab moved there (a directory: with its children).
+            const local = parent.contents[name];
+            const aside = this.moveAside(local);
+            this.conflict(local, key, record, `made or changed in this tab where another tab moved a ${kindOf(record.mode)}: both are kept, this tab's ${kindOf(local.mode)} is now ${aside}`, item, true);
           }
           keepTime(node.parent);
           keepTime(parent);
@@ -513,11 +511,19 @@
             FS.hashAddNode(node);
           }
         }
+        if (both) {
+          // Both changed it: this tab's version goes whole over the other one's (see the top); the
+          // next flush deletes the other record's key if this tab keeps it elsewhere.
+          this.conflict(node, key, record, "changed in this tab and in another tab: this tab's version is kept", item);
+          node.saved = { keys: withKey(node.saved, key), chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
+          this.track((t) => t.whole(node, Date.now()));
+          return;
+        }
         if (!node.saved || node.saved.v !== record.v) {
           if (writing.has(node) && !tracker.pendingOn(node)) {
             // The stored copy is the other tab's now: whatever this tab writes next goes whole.
             this.deferred.set(node, item);
-            node.saved = { ...node.saved, keys: [key], chunked: null };
+            node.saved = { ...node.saved, keys: withKey(node.saved, key), chunked: null };
             return;
           }
           const mine = node.saved && lost.get(store.keyString(key)) === node.saved.v;
@@ -533,13 +539,19 @@
       // A node this tab does not have.
       if (!clear(parent, name, null)) {
         const local = parent.contents[name];
-        if (store.isDirMode(local.mode) && isDir) {
+        if (store.isDirMode(local.mode) && isDir && !local.saved) {
           // Both made the directory: one directory, this tab's id gives way to the stored one.
           reg.set(local, record.id);
           local.saved = savedOf(key, record, mount.chunkSize);
           return;
         }
-        if (kindOf(local.mode) !== kindOf(record.mode) && isDir) {
+        if (store.isDirMode(local.mode) && isDir) {
+          // A directory this tab saved before (under its own id, with its children stored under that
+          // id) moved here, and another tab made a directory of that name: both stay, this tab's
+          // beside the other one.
+          const aside = this.moveAside(local);
+          this.conflict(local, key, record, `moved here in this tab and made in another tab: both directories are kept, this tab's is now ${aside}`, item, true);
+        } else if (kindOf(local.mode) !== kindOf(record.mode) && isDir) {
           // A file or symlink here, a directory there: the other tab's children are stored under
           // that directory, so it stays, and this tab's entry moves aside, to be saved by the next
           // flush under its new name. Going over the directory's record would leave its children
@@ -551,14 +563,17 @@
           // record with its own id, and the other's chunks go with the next flush.
           this.conflict(local, key, record, `created in this tab and, as a ${kindOf(record.mode)}, in another tab: this tab's ${kindOf(local.mode)} is kept`, item);
           mount.orphans.add(record.id);
-          local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
+          local.saved = { keys: withKey(local.saved, key), chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
           this.track((t) => t.meta(local, Date.now()));
           return;
         } else {
           // Both created a file of that name: this tab's goes over it, with the stored id, whole.
           this.conflict(local, key, record, "created in this tab and in another tab: this tab's file is kept", item);
+          // Saved before under an id of its own (moved here): that id's chunks go with the next flush.
+          if (local.saved && local.asid !== undefined) mount.orphans.add(local.asid);
+          const keys = withKey(local.saved, key);
           reg.set(local, record.id);
-          local.saved = { keys: [key], chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
+          local.saved = { keys, chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
           this.track((t) => (FS.isFile(local.mode) ? t.whole(local, Date.now()) : t.meta(local, Date.now())));
           return;
         }
@@ -742,6 +757,23 @@
   // `saved` without `key` among the places its record may be.
   function forgetKey(saved, key) {
     return saved ? { ...saved, keys: saved.keys.filter((k) => !sameKey(k, key)) } : saved;
+  }
+
+  // Whether `node`, in the tree, stands somewhere other than where it was last stored: moved here
+  // and not saved since.
+  function movedHere(node) {
+    if (!node.saved || node.parent === node) return false;
+    const id = node.parent.asid;
+    return !node.saved.keys.some((k) => k[0] === id && k[1] === node.name);
+  }
+
+  // The keys of `saved` (every place its record may be stored, each deleted by the next flush unless
+  // the node is saved there) and `key`. Replacing them by `key` alone would leave the old places
+  // stored: one entry under two names.
+  function withKey(saved, key) {
+    const keys = saved ? saved.keys.slice() : [];
+    if (!keys.some((k) => sameKey(k, key))) keys.push(key);
+    return keys;
   }
 
   // "file", "directory" or "symlink": a node cannot change from one to another.

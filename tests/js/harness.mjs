@@ -30,9 +30,10 @@ export async function tab() {
 // Mounts `path` in `runtime` as autosync.start() does (timers are Python's, so none here: only
 // flush() and the write path save). Rejects with `kind` if the restore fails; `restoredOut`, if
 // given, receives the restore's counts.
-export async function start(runtime, path, { keepConflicts = false, restoredOut = null } = {}) {
+// `name`: the database, if not the one for `path`.
+export async function start(runtime, path, { keepConflicts = false, restoredOut = null, name = null } = {}) {
   if (!runtime.FS.analyzePath(path).exists) runtime.FS.mkdirTree(path);
-  const m = runtime.api.attach(path, `autosync:${path}`);
+  const m = runtime.api.attach(path, name || `autosync:${path}`);
   const outcome = await m.restore(null);
   if (outcome.error) throw Object.assign(new Error(outcome.error), { kind: outcome.kind });
   if (restoredOut) Object.assign(restoredOut, outcome.value);

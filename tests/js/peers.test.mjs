@@ -265,8 +265,10 @@ for (const withLocks of [true, false]) {
       b.FS.rename(`${dir}/d/x`, `${dir}/e/y`);
       await flush(mb);
       await flush(ma);
-      await until(() => !exists(b, `${dir}/e/y`), 3000, "tab a's version in tab b");
-      a.FS.unlink(`${dir}/d/x`);
+      // a's version, where b moved it.
+      await until(() => exists(b, `${dir}/e/y`) && b.FS.readFile(`${dir}/e/y`)[0] === 2, 3000, "tab a's version in tab b");
+      assert.ok(!exists(a, `${dir}/d/x`));
+      a.FS.unlink(`${dir}/e/y`);
       await flush(ma);
       const c = await thirdTab();
       const mc = await start(c, dir);
@@ -404,6 +406,65 @@ for (const withLocks of [true, false]) {
         assert.match(ma.peers.conflicts.at(-1).what, /this tab's directory is kept/);
         assert.ok(mb.peers.conflicts.length > 0, "b's lost file is reported in b");
       }
+      for (const m of [ma, mb, mc]) m.detach();
+    });
+
+    // Found by tests/js/tabs_fuzz.mjs (seed 9) and by the two-tab soak (seed 932975082): the
+    // conflict took the directory's old key out of what this tab knew, so the rename's flush left
+    // the directory stored under both names (one id twice, reported by every restore).
+    test("a directory renamed here over a name another tab saved a file under is stored once", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.mkdir(`${dir}/d`);
+      a.FS.writeFile(`${dir}/d/child.txt`, "child");
+      await flush(ma);
+      const mb = await start(b, dir);
+      b.FS.rename(`${dir}/d`, `${dir}/x`);
+      a.FS.writeFile(`${dir}/x`, "a's file");
+      await flush(ma);
+      await flush(mb);
+      await flush(ma);
+      await Promise.all([ma.peers.catchUp(), mb.peers.catchUp()]);
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, [], "no damaged records");
+      assert.deepEqual(list(c, dir), list(a, dir));
+      assert.deepEqual(list(c, dir), list(b, dir));
+      assert.ok(!exists(c, `${dir}/d`), "d was renamed");
+      // b's directory is x, with its child; a's file, depending on which tab saved first, lost
+      // (reported) or moved aside.
+      assert.equal(read(c, `${dir}/x/child.txt`), "child");
+      for (const m of [ma, mb, mc]) m.detach();
+    });
+
+    // Found by tests/js/tabs_fuzz.mjs (seed 25): this tab kept its version where it was, the other
+    // tab's record of it stayed where that tab had moved it (over a symlink this tab still showed):
+    // one file stored under two names, the tabs disagreeing.
+    test("a file changed here while another tab renamed it over a symlink ends where it was moved, stored once", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.writeFile(`${dir}/a`, "file a");
+      a.FS.symlink("a", `${dir}/b`);
+      a.FS.writeFile(`${dir}/c`, "old c");
+      await flush(ma);
+      const mb = await start(b, dir);
+      a.FS.writeFile(`${dir}/c`, "new c in a");
+      b.FS.rename(`${dir}/c`, `${dir}/b`);
+      await Promise.all([flush(ma), flush(mb)]);
+      for (let round = 0; round < 2; round++) {
+        await flush(ma);
+        await flush(mb);
+        await Promise.all([ma.peers.catchUp(), mb.peers.catchUp()]);
+      }
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, [], "no damaged records");
+      for (const t of [a, b, c]) assert.deepEqual(list(t, dir), ["a", "b"]);
+      // The later flush's whole version (either tab's, as the lock changed hands), the same in both
+      // tabs and in the store.
+      const won = read(c, `${dir}/b`);
+      assert.ok(["new c in a", "old c"].includes(won), won);
+      for (const t of [a, b]) assert.equal(read(t, `${dir}/b`), won);
       for (const m of [ma, mb, mc]) m.detach();
     });
   });
