@@ -461,6 +461,9 @@
             // A directory comes back; its record is taken as it is now.
             node = back;
           } else {
+            // What this tab still shows at that place was replaced there: it goes too (the
+            // deletion's flush then removes the record, unless an entry of this tab's own is there).
+            clear(parent, name, node);
             this.conflict(node, key, record, "deleted here, changed in another tab: deleted", item);
             node.saved = { keys: withKey(node.saved, key), chunked: null, v: record.v, mode: record.mode, mtime: record.mtime, size: -1 };
             return;

@@ -142,7 +142,7 @@ function change(rnd, t, dir, open) {
       return `${what} -> ${target}`;
     }
     case "chmod": {
-      const isDir = FS.isDir(FS.lstat(path).mode);
+      const isDir = FS.isDir(FS.stat(path).mode); // chmod follows a symlink
       const mode = isDir ? rnd.pick([0o755, 0o700]) : rnd.pick([0o644, 0o600, 0o755]);
       FS.chmod(path, mode);
       return `${what} (${mode.toString(8)})`;
@@ -253,8 +253,12 @@ export async function fuzz(seed, { withLocks = true, steps = 120, restEvery = 15
     return null;
   };
 
+  let at = 0;
+  let phase = "starting";
   try {
     for (let step = 1; step <= steps; step++) {
+      at = step;
+      phase = "a step";
       const i = rnd.int(2);
       const roll = rnd.next();
       if (roll < 0.035) {
@@ -294,12 +298,16 @@ export async function fuzz(seed, { withLocks = true, steps = 120, restEvery = 15
         }
       }
       if (step % restEvery === 0 || step === steps) {
+        phase = "the check at rest";
         const failed = await check(step);
         if (failed) return failed;
         trace.push(`${step} (both tabs at rest and equal to the store: ${snapshot(a, dirs[0]).join(", ") || "empty"})`);
       }
     }
     return null;
+  } catch (e) {
+    const why = e && e.errno !== undefined ? `ErrnoError ${e.errno}` : String((e && e.stack) || e);
+    return failure(at, `${phase} threw ${why}`);
   } finally {
     for (const t of tabs) {
       const s = open.get(t);
