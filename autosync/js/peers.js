@@ -415,12 +415,14 @@
           }
           return byKey.get(store.keyString(key)) || [];
         };
-        for (const item of dels) {
+        for (const item of [...dels, ...puts]) {
           const parent = reg.get(item.key[0]);
           const here = parent && parent.contents && Object.prototype.hasOwnProperty.call(parent.contents, item.key[1]) ? parent.contents[item.key[1]] : null;
-          if (here && here.saved && here.saved.keys.some((k) => sameKey(k, item.key))) gone.push([depth(here), here, item.key]);
-          // Moved away in this tab since it was stored there (a rename not saved yet): the other
-          // tab deleted it, and its chunks with it. This tab's change keeps it, written whole.
+          if (!item.record && here && here.saved && here.saved.keys.some((k) => sameKey(k, item.key))) gone.push([depth(here), here, item.key]);
+          // Moved away in this tab since it was stored there (a rename not saved yet), and its
+          // record there deleted by the other tab, or replaced by another entry's (a deletion and
+          // a new entry of that name in one commit): the other tab deleted it, and its chunks with
+          // it. This tab's change keeps it, written whole.
           for (const moved of storedAt(item.key)) {
             if (moved === here || putIds.has(moved.asid) || !tree.inTree(moved, mount.root)) continue;
             moved.saved = { ...forgetKey(moved.saved, item.key), chunked: null };

@@ -502,5 +502,33 @@ for (const withLocks of [true, false]) {
       assert.ok([...ma.peers.conflicts, ...mb.peers.conflicts].length > 0, "reported");
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    // Found by tests/js/tabs_fuzz.mjs (seed 1032): the deletion came with a new entry of the same
+    // name in one commit, so the renaming tab saw a put, not a deletion, and saved its rename
+    // without the bytes the deletion had taken: the file was stored as zeros.
+    test("a chunked file renamed here, deleted and replaced by a symlink in another tab, is stored with its bytes", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.writeFile(`${dir}/x`, pattern(2 * CHUNK + 3, 7));
+      await flush(ma);
+      const mb = await start(b, dir);
+      a.FS.unlink(`${dir}/x`);
+      a.FS.symlink("elsewhere", `${dir}/x`);
+      b.FS.rename(`${dir}/x`, `${dir}/y`);
+      await flush(ma);
+      await flush(mb);
+      for (let round = 0; round < 2; round++) {
+        await flush(ma);
+        await flush(mb);
+        await Promise.all([ma.peers.catchUp(), mb.peers.catchUp()]);
+      }
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, [], "no damaged records");
+      for (const t of [a, b]) assert.deepEqual(list(t, dir), list(c, dir));
+      // Whichever tab saved later, y is either gone (the deletion won) or has its bytes.
+      if (exists(c, `${dir}/y`)) for (const t of [a, b, c]) assert.deepEqual(t.FS.readFile(`${dir}/y`), pattern(2 * CHUNK + 3, 7));
+      for (const m of [ma, mb, mc]) m.detach();
+    });
   });
 }

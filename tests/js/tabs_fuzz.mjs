@@ -236,7 +236,7 @@ export async function fuzz(seed, { withLocks = true, steps = 120, restEvery = 15
     if (!(await rest())) return failure(step, "the two tabs did not come to rest (changes kept coming back)");
     const [sa, sb] = tabs.map((t, i) => snapshot(t, dirs[i]));
     const ab = diff(sa, sb);
-    if (ab.length) return failure(step, `the two tabs hold different trees (- tab 0, + tab 1):\n  ${ab.join("\n  ")}`);
+    if (ab.length) return failure(step, `the two tabs hold different trees (- tab 0, + tab 1):\n  ${ab.join("\n  ")}\nstored:\n  ${(await dumpStore(name, mounts)).join("\n  ")}`);
     // A new mount point each time: a path mounted before is resumed by attach(), not restored.
     const place = `/restored-${++checks}`;
     c.FS.mkdirTree(place);
@@ -327,18 +327,24 @@ export async function dumpStore(name, mounts) {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
-  const tx = db.transaction(["nodes"], "readonly");
-  const os = tx.objectStore("nodes");
-  const [keys, values] = await Promise.all(
-    [os.getAllKeys(), os.getAll()].map((r) => new Promise((resolve) => (r.onsuccess = () => resolve(r.result))))
-  );
+  const tx = db.transaction(["nodes", "log"], "readonly");
+  const all = (os) =>
+    Promise.all([os.getAllKeys(), os.getAll()].map((r) => new Promise((resolve) => (r.onsuccess = () => resolve(r.result)))));
+  const [keys, values] = await all(tx.objectStore("nodes"));
+  const [, log] = await all(tx.objectStore("log"));
   db.close();
   const who = (id) => mounts.map((m, i) => (m.registry.get(id) ? `tab ${i}` : "")).filter(Boolean).join("+") || "nobody";
-  return keys.map((k, i) => {
-    const v = values[i];
-    const kind = v.link !== undefined ? `-> ${v.link}` : v.size !== undefined ? `file ${v.size}` : "dir";
-    return `[${k[0]}, ${k[1]}] id ${v.id} (${who(v.id)}) ${kind} v ${v.v}`;
-  });
+  const tabOf = (t) => mounts.findIndex((m) => m.tab === t);
+  const k = (key) => `[${key[0]}, ${key[1]}]`;
+  return [
+    ...keys.map((key, i) => {
+      const v = values[i];
+      const kind = v.link !== undefined ? `-> ${v.link}` : v.size !== undefined ? `file ${v.size}` : "dir";
+      return `${k(key)} id ${v.id} (${who(v.id)}) ${kind} v ${v.v}`;
+    }),
+    "log (last 8):",
+    ...log.slice(-8).map((r) => `  tab ${tabOf(r.tab)} v ${r.v}: puts ${r.puts.map(k).join(" ")} dels ${r.dels.map(k).join(" ")}${r.conflicts ? ` conflicts ${r.conflicts.length}` : ""}`),
+  ];
 }
 
 function rmTree(FS, path) {
