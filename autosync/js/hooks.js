@@ -7,6 +7,8 @@
   "use strict";
 
   const MEMFS = FS.filesystems.MEMFS;
+  // Emscripten's errno for EINVAL (its numbers are not Linux's).
+  const EINVAL = 28;
 
   // ---------------------------------------------------------------- the change set
 
@@ -232,6 +234,10 @@
       return node;
     };
     ops.dir.node.rename = (node, newDir, newName) => {
+      // FS.rename checks "not into itself" on the paths as written, so through a symlink a
+      // directory could be moved into its own subdirectory and drop out of the tree with everything
+      // in it. rename(2) refuses that with EINVAL.
+      for (let d = newDir; d.parent !== d; d = d.parent) if (d === node) throw new FS.ErrnoError(EINVAL);
       const from = node.parent;
       const fromName = node.name;
       // MEMFS replaces an existing target (a file, or an empty directory).

@@ -133,9 +133,17 @@ function change(rnd, t, dir, open) {
     case "unlink":
       FS.unlink(path);
       return what;
-    case "rename":
+    case "rename": {
+      // Emscripten checks "not into itself" on the paths as written, so a directory can be moved
+      // into its own subdirectory through a symlink, and drops out of the tree: not autosync's to
+      // fix (README "Known limits"), and left out here.
+      const moving = FS.lookupPath(path, { follow: false }).node;
+      for (let n = FS.lookupPath(other.slice(0, other.lastIndexOf("/")) || "/", { follow: true }).node; n.parent !== n; n = n.parent) {
+        if (n === moving) throw new Error("a move into itself through a symlink");
+      }
       FS.rename(path, other);
       return `${what} -> ${other.slice(dir.length + 1)}`;
+    }
     case "symlink": {
       const target = rnd.pick(NAMES);
       FS.symlink(target, path);

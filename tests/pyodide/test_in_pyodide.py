@@ -275,6 +275,37 @@ async def test_a_name_freed_after_a_rename_over_it_can_be_used_again_and_is_save
 
 
 @run_in_pyodide(packages=["autosync"])
+async def test_a_directory_cannot_be_moved_into_itself_through_a_symlink(selenium):
+    # Emscripten's rename checks "not into itself" on the paths as written: through a symlink,
+    # plain Pyodide moves the directory into its own subdirectory, where it and everything in it
+    # drop out of the tree. Linux says EINVAL, and so does an autosync directory.
+    import errno
+    import os
+
+    import pyodide_js
+
+    import autosync
+
+    m = await autosync.start("/t-into-itself").ready()
+    os.makedirs("/t-into-itself/b/c")
+    with open("/t-into-itself/b/c/f", "w") as f:
+        f.write("kept")
+    os.symlink("b", "/t-into-itself/link")
+    try:
+        os.rename("/t-into-itself/b", "/t-into-itself/link/c/moved")
+    except OSError as e:
+        assert e.errno == errno.EINVAL, e
+    else:
+        raise AssertionError("the move into itself was allowed")
+    assert sorted(os.listdir("/t-into-itself")) == ["b", "link"]
+    await m.stop()
+    pyodide_js.FS.unmount("/t-into-itself")
+    await autosync.start("/t-into-itself").ready()
+    assert open("/t-into-itself/b/c/f").read() == "kept"
+    await autosync.stop("/t-into-itself")
+
+
+@run_in_pyodide(packages=["autosync"])
 async def test_device_nodes_are_not_saved_as_files(selenium):
     import os
     import stat
