@@ -9,9 +9,9 @@ import vm from "node:vm";
 import { loadPyodide } from "pyodide";
 import { dump } from "../tests/js/fixtures.mjs";
 
-// The last commit with storage format 2, and with format 3.
+// The last commit with storage format 2, and the last with format 3 (main before format 4).
 const FORMAT2_COMMIT = "da0027b";
-const FORMAT3_COMMIT = "f62ec99";
+const FORMAT3_COMMIT = "59bec10";
 const MOUNT = "/data";
 const FILE = 0o100644;
 const DIR = 0o40755;
