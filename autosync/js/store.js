@@ -737,8 +737,9 @@
   }
 
   // Reads the chunks of `files` ([{id, size}]) in the readonly transaction `tx`, `perBatch` chunks
-  // per request with up to `window` requests in flight: reading ahead while earlier batches are
-  // copied was the fastest way measured (bench/CHUNK_SIZE.md), and the window bounds memory. Calls
+  // (a multiple of RUN_CHUNKS: no run is split) per request with up to `window` requests in flight:
+  // reading ahead while earlier batches are copied was the fastest way measured
+  // (bench/CHUNK_SIZE.md), and the window bounds memory. Calls
   // `batch(fileIndex, last, keys, values)` in order, `last` telling whether the batch ends the file
   // (holes are missing keys, so the keys cannot tell); resolves when all were handled.
   function readChunks(tx, files, chunkSize, perBatch, window, batch) {
@@ -787,9 +788,12 @@
     });
   }
 
-  // Chunks are read one run's worth (RUN_CHUNKS chunks, 16 MiB) per request with four requests in
-  // flight, so memory stays bounded while requests stay few; a request never splits a run.
+  // Chunks are read about 16 MiB per request (at least one run's worth: RUN_CHUNKS chunks, 16 MiB
+  // at 256 KiB) with four requests in flight, so memory stays bounded while requests stay few; a
+  // request never splits a run.
+  const CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
   const CHUNK_BATCHES_IN_FLIGHT = 4;
+  const chunksPerBatch = (chunkSize) => RUN_CHUNKS * Math.max(1, Math.floor(CHUNK_BATCH_BYTES / (RUN_CHUNKS * chunkSize)));
 
   // Reads back whole files stored as chunks (`files`: [{id, size}]) in the readonly transaction `tx`
   // (null: a new one of `db`). Calls `file(index, bytes)` for each with a new Uint8Array of exactly
@@ -810,7 +814,7 @@
     const overrides = files.map(() => null);
     const problems = files.map(() => null);
     let assembling = Promise.resolve();
-    await readChunks(tx || db.transaction([CHUNKS], "readonly"), files, chunkSize, RUN_CHUNKS, CHUNK_BATCHES_IN_FLIGHT, (f, last, keys, values) => {
+    await readChunks(tx || db.transaction([CHUNKS], "readonly"), files, chunkSize, chunksPerBatch(chunkSize), CHUNK_BATCHES_IN_FLIGHT, (f, last, keys, values) => {
       const size = files[f].size;
       const problem = (text) => (problems[f] = problems[f] || text);
       // Arrays are copied here; allocated at the first one, missing chunks (holes) stay zeros.
@@ -821,8 +825,8 @@
         return piece.byteLength;
       };
       let copied = 0;
-      // A batch holds whole runs (batches start at multiples of RUN_CHUNKS): runs first, then the
-      // single chunks, which are newer than a run they lie in.
+      // A batch holds whole runs (batches start and end at multiples of RUN_CHUNKS): runs first,
+      // then the single chunks, which are newer than a run they lie in.
       const blobRuns = [];
       keys.forEach((key, i) => {
         if (key.length !== 3) return;
