@@ -139,6 +139,29 @@ for (const blobs of [true, false]) {
   });
 }
 
+for (const blobs of [true, false]) {
+  test(`a file of several runs reads back across requests, single chunks over runs included (${blobs ? "Blobs" : "arrays"})`, async () => {
+    // At the real chunk size a request holds one run: this file takes three.
+    const db = await freshDb();
+    const chunk = store.CHUNK_SIZE;
+    const runs = store.RUN_CHUNKS;
+    const writeAs = (build) => {
+      const w = new store.Writer(db, { chunkSize: chunk, blobs });
+      build(w);
+      return w.commit(5000);
+    };
+    const file = pattern(chunk * (2 * runs + 3) - 5);
+    file.fill(0, chunk * 3, chunk * 5);
+    await writeAs((w) => w.fileData(5, file, null, false));
+    file.fill(9, chunk * (runs + 1), chunk * (runs + 1) + 7);
+    file.fill(0, chunk * (runs + 4), chunk * (runs + 5));
+    file.fill(8, chunk * 2 * runs + 1, chunk * 2 * runs + 9);
+    await writeAs((w) => w.fileData(5, file, [runs + 1, runs + 4, 2 * runs], true));
+    assert.deepEqual(await chunkKeys(db), [[5, 0, runs], [5, runs, runs], [5, runs + 1], [5, runs + 4], [5, 2 * runs], [5, 2 * runs, 3]]);
+    assert.deepEqual(await readFile(db, 5, file.byteLength, chunk), file);
+  });
+}
+
 test("a file that shrinks is cut by its size, and grown again reads zeros, not the old bytes; small goes inline", async () => {
   const db = await freshDb();
   await write(db, (w) => putFile(w, 0, "f", 5, pattern(CHUNK * 4)));
@@ -273,6 +296,49 @@ test("readFiles: holes, chunks stored as Int8Array (format 2 wrote MEMFS's HEAP8
   const got = [];
   await store.readFiles(db, null, [{ id: 6, size: CHUNK * 2 }], CHUNK, (f, bytes, error) => got.push(error && error.message), () => {});
   assert.deepEqual(got, ["chunk 0 is not bytes"]);
+});
+
+test("readFiles: a run of a bad length, unaligned, too long or not bytes is its file's problem only", async () => {
+  const db = await freshDb();
+  const runs = store.RUN_CHUNKS;
+  const tx = db.transaction([store.CHUNKS], "readwrite");
+  const chunks = tx.objectStore(store.CHUNKS);
+  chunks.put(pattern(CHUNK * 2), [7, 0, runs + 1]);
+  chunks.put(pattern(CHUNK * 2), [8, 0, 1]);
+  chunks.put(pattern(CHUNK * 2), [9, 0, 2]);
+  chunks.put(pattern(CHUNK * 2), [9, 3, 2]);
+  chunks.put(new Blob([pattern(CHUNK * 3)]), [10, 0, 2]);
+  chunks.put("not bytes", [11, 0, 2]);
+  chunks.put(pattern(CHUNK * 2, 5), [12, 0, 2]);
+  await new Promise((resolve) => (tx.oncomplete = resolve));
+  const files = [7, 8, 9, 10, 11, 12].map((id) => ({ id, size: CHUNK * 5 }));
+  const got = new Map();
+  await store.readFiles(db, null, files, CHUNK, (f, bytes, error) => got.set(files[f].id, error ? error.message : bytes), () => {});
+  assert.equal(got.get(7), `the run at chunk 0 has a bad length (${runs + 1})`);
+  assert.equal(got.get(8), "the run at chunk 0 has a bad length (1)");
+  assert.equal(got.get(9), "the run at chunk 3 has a bad length (2)");
+  assert.equal(got.get(10), "the run at chunk 0 is not at most its chunks");
+  assert.equal(got.get(11), "the run at chunk 0 is not bytes");
+  const good = new Uint8Array(CHUNK * 5);
+  good.set(pattern(CHUNK * 2, 5));
+  assert.deepEqual(got.get(12), good);
+});
+
+test("deleting a file's chunks takes its runs and single chunks, and no other file's", async () => {
+  const db = await freshDb();
+  const runs = store.RUN_CHUNKS;
+  const file = pattern(CHUNK * (runs + 5));
+  await write(db, (w) => {
+    putFile(w, 0, "f", 5, file);
+    putFile(w, 0, "g", 6, pattern(CHUNK * 3));
+  });
+  await write(db, (w) => w.fileData(5, file, [1, runs + 2], true));
+  assert.deepEqual(await chunkKeys(db), [[5, 0, runs], [5, 1], [5, runs, 5], [5, runs + 2], [6, 0, 3]]);
+  // From an index on (a file cut short): runs starting there or later go, one starting before stays.
+  await write(db, (w) => w.deleteChunks(5, runs + 1));
+  assert.deepEqual(await chunkKeys(db), [[5, 0, runs], [5, 1], [5, runs, 5], [6, 0, 3]]);
+  await write(db, (w) => w.deleteChunks(5, 0));
+  assert.deepEqual(await chunkKeys(db), [[6, 0, 3]]);
 });
 
 test("recordProblem names what makes a record unusable, and passes good ones", () => {
