@@ -1,7 +1,7 @@
 // Makes tests/fixtures/*.json: data as older autosync versions and Emscripten's IDBFS stored it,
 // written by their own code (autosync's store.js of format 2 taken from git history, IDBFS from the
 // pinned Pyodide), so the upgrade tests read what users really have. Run from the repository root:
-//   node scripts/make_fixtures.mjs
+//   node scripts/make_fixtures.mjs [format1 format2 format3 idbfs]   (default: all)
 import "fake-indexeddb/auto";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -9,8 +9,9 @@ import vm from "node:vm";
 import { loadPyodide } from "pyodide";
 import { dump } from "../tests/js/fixtures.mjs";
 
-// The last commit with storage format 2.
+// The last commit with storage format 2, and the last with format 3 (main before format 4).
 const FORMAT2_COMMIT = "da0027b";
+const FORMAT3_COMMIT = "59bec10";
 const MOUNT = "/data";
 const FILE = 0o100644;
 const DIR = 0o40755;
@@ -61,6 +62,40 @@ async function format2() {
   return { ...(await dump(name)), mountpoint: MOUNT, expect };
 }
 
+async function format3() {
+  // Nodes keyed [parent id, name], every chunk on its own (no runs); chunk size recorded per database.
+  const source = execFileSync("git", ["show", `${FORMAT3_COMMIT}:autosync/js/store.js`], { encoding: "utf8" });
+  const store = vm.runInThisContext(source)();
+  const name = `autosync:${MOUNT}-f3`;
+  let db = await store.open(name);
+  await new Promise((resolve) => {
+    const tx = db.transaction(["meta"], "readwrite");
+    const meta = tx.objectStore("meta");
+    const get = meta.get("format");
+    get.onsuccess = () => meta.put({ ...get.result, chunkSize: FORMAT2_CHUNK }, "format");
+    tx.oncomplete = resolve;
+  });
+  const writer = new store.Writer(db, { chunkSize: FORMAT2_CHUNK });
+  const ids = new Map([["", 0]]);
+  tree.forEach((e, i) => {
+    const slash = e.path.lastIndexOf("/");
+    const key = [ids.get(slash === -1 ? "" : e.path.slice(0, slash)), e.path.slice(slash + 1)];
+    const id = 100 + i;
+    ids.set(e.path, id);
+    const record = { id, mode: e.mode, mtime: e.mtime, v: 1 };
+    if (e.mode === LINK) record.link = e.link;
+    if (e.bytes) Object.assign(record, writer.fileData(id, e.int8 ? new Int8Array(e.bytes.buffer) : e.bytes, null, false));
+    writer.putNode(key, record);
+  });
+  writer.putRoot({ mode: DIR, mtime: 1600000000000, v: 1 });
+  writer.log({ tab: 1, v: 1, puts: [], dels: [], at: 1600000000000 });
+  await writer.commit(10000);
+  db.close();
+  const data = await dump(name);
+  data.database.name = `autosync:${MOUNT}`;
+  return { ...data, mountpoint: MOUNT, expect };
+}
+
 async function format1() {
   // autosync 0.1 before chunks: database version 1, stores "entries" and "meta", every file inline.
   const name = `autosync:${MOUNT}-f1`;
@@ -109,7 +144,9 @@ async function idbfs() {
   return { ...data, mountpoint: MOUNT, expect: expected };
 }
 
-for (const [name, make] of Object.entries({ format1, format2, idbfs })) {
+const only = process.argv.slice(2);
+for (const [name, make] of Object.entries({ format1, format2, format3, idbfs })) {
+  if (only.length && !only.includes(name)) continue;
   const data = await make();
   writeFileSync(new URL(`../tests/fixtures/${name}.json`, import.meta.url), JSON.stringify(data, null, 1) + "\n");
   console.log(`tests/fixtures/${name}.json: ${Object.values(data.records).reduce((n, r) => n + r.length, 0)} records`);

@@ -30,7 +30,7 @@
       stats.migrated = await store.migrateIdbfs(db, mount.mountpoint, store.CHUNK_SIZE);
       if (stats.migrated) info = await store.describe(db);
     }
-    if (info.format === undefined) stats.failed.push("(format record): missing; the data is read as format 3");
+    if (info.format === undefined) stats.failed.push(`(format record): missing; the data is read as format ${store.FORMAT_VERSION}`);
     for (const { key, reason } of info.legacy || []) {
       stats.failed.push(`${String(key)}: not carried over from an older format (${reason})`);
       mount.damaged.push({ metaKey: ["legacy", String(key)] });

@@ -2,7 +2,7 @@
 // transaction a flush writes into, batched reads, and the containment checks on what is read back.
 // Nothing here knows Emscripten: it deals in ids, keys, records and bytes.
 //
-// Format 3 (this one). Database "autosync:<mount point>", IndexedDB version 3, four object stores:
+// Format 4 (this one). Database "autosync:<mount point>", IndexedDB version 4, four object stores:
 //   nodes   [parent id, name] -> a record per file, directory or symlink. The mount root is id 0
 //           and has no key of its own; every other node has a random id that never changes, so a
 //           rename is one delete and one put of its record, whatever it holds.
@@ -11,23 +11,30 @@
 //             {id, mode, mtime, v, size, contents?}    a file; `contents` holds the bytes of a file
 //                                                       of at most chunkSize bytes, inline
 //           `v` is the commit that wrote the record (see `log`).
-//   chunks  [file id, chunk index] -> chunkSize bytes (the last one shorter) of a file larger than a
-//           chunk, as a Blob, or a Uint8Array where Blobs cannot be stored. A missing chunk reads as
-//           zeros (holes, zero-filled regions).
-//   meta    "format" -> {version: 3, chunkSize, epoch}; "root" -> {mode, mtime, v} of the mount
+//   chunks  the bytes of a file larger than a chunk, as Blobs, or Uint8Arrays where Blobs cannot be
+//           stored:
+//             [file id, first chunk index, n] -> a run: chunks first .. first+n-1 (2 <= n <=
+//                                      RUN_CHUNKS, first a multiple of RUN_CHUNKS), as written
+//                                      together by one flush (the last run of a file may be shorter)
+//             [file id, chunk index]  -> one chunk, chunkSize bytes or fewer (the file's end; empty
+//                                      for zeros); where it lies inside a run, it is the newer and
+//                                      overrides the run's bytes there
+//           A chunk that neither holds reads as zeros (holes, zero-filled regions).
+//   meta    "format" -> {version: 4, chunkSize, epoch}; "root" -> {mode, mtime, v} of the mount
 //           root; "logFloor" -> the log key below which records were trimmed.
 //   log     auto-increment key -> {tab, v, puts: [keys], dels: [keys], conflicts?, at}: one record
 //           per commit, naming the node keys it wrote and deleted, so other tabs and workers can
 //           catch up with what changed without reading everything again.
-// Format 2 (autosync 0.1 with chunks: "entries" keyed by relative path, chunks keyed [path, index])
-// and format 1 (no chunks, every file inline) are upgraded in place by the IndexedDB upgrade itself,
-// in one versionchange transaction: it commits whole or not at all.
+// Format 3 (no runs: every chunk on its own) is format 4 data as it is: its upgrade changes the
+// version number only. Format 2 (autosync 0.1 with chunks: "entries" keyed by relative path, chunks
+// keyed [path, index]) and format 1 (no chunks, every file inline) are upgraded in place by the
+// IndexedDB upgrade itself, in one versionchange transaction: it commits whole or not at all.
 (function autosyncStore() {
   "use strict";
 
-  const FORMAT_VERSION = 3;
-  // The IndexedDB schema version (format 1 had version 1, format 2 version 2).
-  const DB_VERSION = 3;
+  const FORMAT_VERSION = 4;
+  // The IndexedDB schema version (format 1 had version 1, format 2 version 2, format 3 version 3).
+  const DB_VERSION = 4;
   const NODES = "nodes";
   const CHUNKS = "chunks";
   const META = "meta";
@@ -38,6 +45,12 @@
   // rewrite still commits in about a millisecond, while restoring or writing a 200 MB file
   // needs few enough requests to stay within a few percent of one big put.
   const CHUNK_SIZE = 256 * 1024;
+  // Chunks written together are stored as one run of up to this many (16 MiB): a whole file, or a
+  // group of RUN_CHUNKS chunks (aligned) all written in one flush. A browser reads a Blob back at a
+  // cost per stored piece (about 0.5-1 ms each in Chromium, bench/RESTORE.md): a 200 MiB file in 13
+  // runs comes back about twice as fast as in 800 chunks. Single chunks written later lie over a run
+  // and override its bytes there.
+  const RUN_CHUNKS = 64;
   // Emscripten's IDBFS, whose data is migrated on the first start of a mount point.
   const IDBFS_STORE = "FILE_DATA";
   // Format 1 and 2 stores, read by the upgrade.
@@ -211,13 +224,24 @@
     return error;
   }
 
-  // Creates the format-3 stores, and moves format-1/2 data into them, inside the upgrade's own
+  // Creates the format-4 stores, and moves format-1/2 data into them, inside the upgrade's own
   // transaction: the old stores are dropped only once everything was copied.
   function upgrade(db, tx, oldVersion, refuse) {
     for (const store of STORES) {
       if (!db.objectStoreNames.contains(store)) db.createObjectStore(store, store === LOG ? { autoIncrement: true } : undefined);
     }
     const meta = tx.objectStore(META);
+    if (oldVersion === 3) {
+      // Format 3 holds no runs: the same data is format 4. Chunk size and epoch stay.
+      const request = meta.get("format");
+      request.onsuccess = () => {
+        const previous = request.result;
+        const problem = formatProblem(previous);
+        if (problem) refuse(problem);
+        else meta.put({ chunkSize: CHUNK_SIZE, epoch: randomId(), ...(previous || {}), version: FORMAT_VERSION, upgradedFrom: 3 }, "format");
+      };
+      return;
+    }
     if (oldVersion === 0 || !db.objectStoreNames.contains(OLD_ENTRIES)) {
       meta.put({ version: FORMAT_VERSION, chunkSize: CHUNK_SIZE, epoch: randomId() }, "format");
       return;
@@ -257,7 +281,7 @@
   }
 
   // Writes records keyed by relative path ("a/b.txt", as formats 1-2 and IDBFS keep them) as a
-  // format-3 tree into `tx`, creating any missing parent directory; chunks are the caller's. A
+  // tree of node records into `tx`, creating any missing parent directory; chunks are the caller's. A
   // record that cannot be carried over is kept under meta ["legacy", key] with the reason, for the
   // restore to report. Returns the id given to each path.
   function writeTree(tx, keys, values, chunkSize) {
@@ -300,7 +324,7 @@
           const bytes = asUint8(inline);
           record.size = bytes.byteLength;
           if (bytes.byteLength > chunkSize) {
-            // Format 1 kept large files inline: format 3 keeps them as chunks.
+            // Format 1 kept large files inline: they become chunks.
             delete record.contents;
             for (let i = 0; i * chunkSize < bytes.byteLength; i++) {
               const piece = bytes.subarray(i * chunkSize, (i + 1) * chunkSize);
@@ -543,7 +567,8 @@
 
     // A file's bytes: inline in the returned record fields when they fit one chunk, else as chunks
     // under `id` (all of them when `chunks` is null, else those listed). `known` says the stored copy
-    // already has this layout; otherwise stale chunks are removed first.
+    // already has this layout; otherwise stale chunks are removed first. A group of RUN_CHUNKS chunks
+    // written whole (a whole file, or every chunk of the group listed) is stored as one run.
     fileData(id, bytes, chunks, known) {
       const size = bytes.byteLength;
       const count = chunkCount(size, this.chunkSize);
@@ -552,19 +577,45 @@
         this.stats.bytes += size;
         return { size, contents: bytes.slice() };
       }
-      this.deleteChunks(id, count);
       if (chunks === null) {
-        for (let i = 0; i < count; i++) this.chunk(id, bytes, i);
-      } else {
-        for (const i of chunks) if (i < count) this.chunk(id, bytes, i);
+        // Whatever was stored, runs and single chunks, gives way to the new runs.
+        this.deleteChunks(id, 0);
+        for (let first = 0; first < count; first += RUN_CHUNKS) this.run(id, bytes, first, Math.min(count, first + RUN_CHUNKS), false);
+        return { size };
+      }
+      this.deleteChunks(id, count);
+      const groups = new Map();
+      for (const i of chunks) {
+        if (i >= count) continue;
+        const first = i - (i % RUN_CHUNKS);
+        const list = groups.get(first);
+        if (list) list.push(i);
+        else groups.set(first, [i]);
+      }
+      for (const [first, list] of groups) {
+        const end = Math.min(count, first + RUN_CHUNKS);
+        if (list.length === end - first && end - first > 1) this.run(id, bytes, first, end, true);
+        else for (const i of list) this.chunk(id, bytes, i);
       }
       return { size };
     }
 
+    // Chunks [first, end) as one run, replacing the group's run and single chunks (`replace`; a
+    // whole file's were all deleted already). An all-zero run is not stored: a hole.
+    run(id, bytes, first, end, replace) {
+      if (replace) this.chunks.delete(IDBKeyRange.bound([id, first], [id, end - 1, Infinity]));
+      const piece = bytes.subarray(first * this.chunkSize, end * this.chunkSize);
+      if (isZero(piece)) return;
+      this.chunks.put(this.chunkValue(piece), end - first === 1 ? [id, first] : [id, first, end - first]);
+      this.stats.bytes += piece.byteLength;
+    }
+
+    // One chunk on its own. It may lie inside a run, whose bytes it overrides, zeros included: an
+    // all-zero chunk is stored empty (read as zeros), not deleted (which would uncover the run).
     chunk(id, bytes, i) {
       const piece = bytes.subarray(i * this.chunkSize, (i + 1) * this.chunkSize);
       if (isZero(piece)) {
-        this.chunks.delete([id, i]);
+        this.chunks.put(this.chunkValue(piece.subarray(0, 0)), [id, i]);
       } else {
         this.chunks.put(this.chunkValue(piece), [id, i]);
         this.stats.bytes += piece.byteLength;
@@ -686,8 +737,9 @@
   }
 
   // Reads the chunks of `files` ([{id, size}]) in the readonly transaction `tx`, `perBatch` chunks
-  // per request with up to `window` requests in flight: reading ahead while earlier batches are
-  // copied was the fastest way measured (bench/CHUNK_SIZE.md), and the window bounds memory. Calls
+  // (a multiple of RUN_CHUNKS: no run is split) per request with up to `window` requests in flight:
+  // reading ahead while earlier batches are copied was the fastest way measured
+  // (bench/CHUNK_SIZE.md), and the window bounds memory. Calls
   // `batch(fileIndex, last, keys, values)` in order, `last` telling whether the batch ends the file
   // (holes are missing keys, so the keys cannot tell); resolves when all were handled.
   function readChunks(tx, files, chunkSize, perBatch, window, batch) {
@@ -711,7 +763,8 @@
         while (!failed && issued < plan.length && issued - handled < window) {
           const [f, from, to] = plan[issued++];
           const last = to === chunkCount(files[f].size, chunkSize) - 1;
-          const range = IDBKeyRange.bound([files[f].id, from], [files[f].id, to]);
+          // Runs are keyed [id, first, count]: [id, to, Infinity] takes in one starting at `to`.
+          const range = IDBKeyRange.bound([files[f].id, from], [files[f].id, to, Infinity]);
           const keys = store.getAllKeys(range);
           const values = store.getAll(range);
           keys.onerror = values.onerror = (event) => {
@@ -735,10 +788,12 @@
     });
   }
 
-  // Chunks are read about 16 MiB per request with four requests in flight, so memory stays bounded
-  // while requests stay few.
+  // Chunks are read about 16 MiB per request (at least one run's worth: RUN_CHUNKS chunks, 16 MiB
+  // at 256 KiB) with four requests in flight, so memory stays bounded while requests stay few; a
+  // request never splits a run.
   const CHUNK_BATCH_BYTES = 16 * 1024 * 1024;
   const CHUNK_BATCHES_IN_FLIGHT = 4;
+  const chunksPerBatch = (chunkSize) => RUN_CHUNKS * Math.max(1, Math.floor(CHUNK_BATCH_BYTES / (RUN_CHUNKS * chunkSize)));
 
   // Reads back whole files stored as chunks (`files`: [{id, size}]) in the readonly transaction `tx`
   // (null: a new one of `db`). Calls `file(index, bytes)` for each with a new Uint8Array of exactly
@@ -746,8 +801,9 @@
   // at most one chunk, then the others in order; and `progress(byteCount)` as bytes come in. Chunks
   // stored as arrays are copied into the file as they arrive; chunks stored as Blobs are collected
   // as handles, and the browser assembles the file from them in one read once its last batch is in,
-  // one file at a time. A chunk beyond the file's end, or longer than a chunk, is a problem of that
-  // file (reported through `file`), not of the others.
+  // one file at a time; single chunks inside a run stored as a Blob are read after it, in one more
+  // read, and copied over it. A chunk beyond the file's end, or longer than a chunk (a run: than its
+  // chunks), is a problem of that file (reported through `file`), not of the others.
   async function readFiles(db, tx, files, chunkSize, file, progress) {
     files.forEach(({ size }, f) => {
       if (chunkCount(size, chunkSize) === 0) file(f, new Uint8Array(size));
@@ -755,47 +811,74 @@
     if (!files.some(({ size }) => chunkCount(size, chunkSize) > 0)) return;
     const buffers = files.map(() => null);
     const blobs = files.map(() => null);
+    const overrides = files.map(() => null);
     const problems = files.map(() => null);
     let assembling = Promise.resolve();
-    await readChunks(tx || db.transaction([CHUNKS], "readonly"), files, chunkSize, Math.max(1, Math.floor(CHUNK_BATCH_BYTES / chunkSize)), CHUNK_BATCHES_IN_FLIGHT, (f, last, keys, values) => {
+    await readChunks(tx || db.transaction([CHUNKS], "readonly"), files, chunkSize, chunksPerBatch(chunkSize), CHUNK_BATCHES_IN_FLIGHT, (f, last, keys, values) => {
       const size = files[f].size;
-      let copied = 0;
-      for (let i = 0; i < keys.length; i++) {
-        const offset = keys[i][1] * chunkSize;
-        const value = values[i];
-        if (isBlob(value)) {
-          if (value.size > chunkSize) problems[f] = problems[f] || `chunk ${keys[i][1]} holds ${value.size} bytes, more than a chunk`;
-          (blobs[f] || (blobs[f] = [])).push([offset, value]);
-          continue;
-        }
-        if (!isBytes(value) || value.byteLength > chunkSize) {
-          problems[f] = problems[f] || `chunk ${keys[i][1]} is not ${isBytes(value) ? "at most a chunk" : "bytes"}`;
-          continue;
-        }
-        // Allocated at the first array; missing chunks (holes) stay zeros.
+      const problem = (text) => (problems[f] = problems[f] || text);
+      // Arrays are copied here; allocated at the first one, missing chunks (holes) stay zeros.
+      const copy = (value, offset) => {
         const bytes = buffers[f] || (buffers[f] = new Uint8Array(size));
         const piece = asUint8(value).subarray(0, size - offset);
         bytes.set(piece, offset);
-        copied += piece.byteLength;
-      }
+        return piece.byteLength;
+      };
+      let copied = 0;
+      // A batch holds whole runs (batches start and end at multiples of RUN_CHUNKS): runs first,
+      // then the single chunks, which are newer than a run they lie in.
+      const blobRuns = [];
+      keys.forEach((key, i) => {
+        if (key.length !== 3) return;
+        const [, first, n] = key;
+        const value = values[i];
+        const room = n * chunkSize;
+        if (!Number.isSafeInteger(n) || n < 2 || n > RUN_CHUNKS || first % RUN_CHUNKS !== 0) problem(`the run at chunk ${first} has a bad length (${String(n)})`);
+        else if (isBlob(value) && value.size <= room) {
+          (blobs[f] || (blobs[f] = [])).push([first * chunkSize, value]);
+          blobRuns.push([first, first + n]);
+        } else if (isBytes(value) && value.byteLength <= room) copied += copy(value, first * chunkSize);
+        else problem(`the run at chunk ${first} is not ${isBytes(value) || isBlob(value) ? "at most its chunks" : "bytes"}`);
+      });
+      keys.forEach((key, i) => {
+        if (key.length === 3) return;
+        const index = key[1];
+        const value = values[i];
+        const offset = index * chunkSize;
+        const length = isBlob(value) ? value.size : isBytes(value) ? value.byteLength : -1;
+        if (length < 0 || length > chunkSize) {
+          problem(`chunk ${index} is not ${length < 0 ? "bytes" : "at most a chunk"}`);
+          return;
+        }
+        if (blobRuns.some(([a, b]) => index >= a && index < b)) {
+          (overrides[f] || (overrides[f] = [])).push([offset, value]);
+          return;
+        }
+        // Shorter than a chunk (the file's end, or stored empty: zeros) over a run stored as an array.
+        if (buffers[f]) buffers[f].fill(0, offset, Math.min(size, offset + chunkSize));
+        if (isBlob(value)) (blobs[f] || (blobs[f] = [])).push([offset, value]);
+        else copied += copy(value, offset);
+      });
       if (copied) progress(copied);
       if (!last) return;
       const bytes = buffers[f];
       const parts = blobs[f];
-      const problem = problems[f];
-      buffers[f] = blobs[f] = null;
-      if (problem) {
-        file(f, null, new Error(problem));
+      const over = overrides[f];
+      buffers[f] = blobs[f] = overrides[f] = null;
+      if (problems[f]) {
+        file(f, null, new Error(problems[f]));
         return;
       }
       if (!parts) {
         file(f, bytes || new Uint8Array(size));
         return;
       }
+      parts.sort((a, b) => a[0] - b[0]);
       assembling = assembling.then(async () => {
         let whole;
         try {
           whole = await assemble(size, parts, bytes);
+          if (over) await overwrite(whole, over, chunkSize);
         } catch (e) {
           file(f, null, e);
           return;
@@ -805,6 +888,26 @@
       });
     });
     await assembling;
+  }
+
+  // Copies single chunks (`over`: [offset, Blob or bytes]) over `whole`, each zero-filled to a whole
+  // chunk; the Blobs are read in one go.
+  async function overwrite(whole, over, chunkSize) {
+    const handles = over.filter(([, value]) => isBlob(value)).map(([, value]) => value);
+    const read = handles.length ? new Uint8Array(await new Blob(handles).arrayBuffer()) : null;
+    let at = 0;
+    for (const [offset, value] of over) {
+      let piece;
+      if (isBlob(value)) {
+        piece = read.subarray(at, at + value.size);
+        at += value.size;
+      } else {
+        piece = asUint8(value);
+      }
+      const end = Math.min(whole.byteLength, offset + chunkSize);
+      whole.fill(0, offset, end);
+      whole.set(piece.subarray(0, end - offset), offset);
+    }
   }
 
   // A file of `size` bytes from the chunk Blobs `parts` ([offset, Blob], by offset), read by the
@@ -895,6 +998,7 @@
     FORMAT_VERSION,
     DB_VERSION,
     CHUNK_SIZE,
+    RUN_CHUNKS,
     ROOT,
     NODES,
     CHUNKS,

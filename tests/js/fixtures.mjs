@@ -75,7 +75,7 @@ export async function dump(name) {
   for (const store of db.objectStoreNames) {
     const tx = db.transaction([store], "readonly");
     const s = tx.objectStore(store);
-    stores[store] = { indexes: [...s.indexNames] };
+    stores[store] = { indexes: [...s.indexNames], ...(s.autoIncrement ? { autoIncrement: true } : {}) };
     const [keys, values] = await Promise.all(
       [s.getAllKeys(), s.getAll()].map((r) => new Promise((resolve) => (r.onsuccess = () => resolve(r.result))))
     );

@@ -42,6 +42,29 @@ const read = (t, path) => Buffer.from(t.FS.readFile(path)).toString();
 const exists = (t, path) => t.FS.analyzePath(path).exists;
 const list = (t, path) => t.FS.readdir(path).filter((n) => n !== "." && n !== "..").sort();
 
+const same = (x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)) === 0;
+
+// The chunk records stored for directory `dir` (one chunked file), without the file's id:
+// [first, n] for a run, [index] for a single chunk.
+async function storedChunks(dir) {
+  const db = await new Promise((resolve, reject) => {
+    const r = indexedDB.open(`autosync:${dir}`);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const request = db.transaction(["chunks"], "readonly").objectStore("chunks").getAllKeys();
+  const keys = await new Promise((resolve) => (request.onsuccess = () => resolve(request.result)));
+  db.close();
+  return keys.map((key) => key.slice(1));
+}
+
+// Writes `bytes` at `position` of the file at `path` in tab `t`.
+function writeAt(t, path, bytes, position) {
+  const stream = t.FS.open(path, "r+");
+  t.FS.write(stream, bytes, 0, bytes.byteLength, position);
+  t.FS.close(stream);
+}
+
 for (const withLocks of [true, false]) {
   describe(withLocks ? "with Web Locks" : "without Web Locks", () => {
     let a;
@@ -133,12 +156,68 @@ for (const withLocks of [true, false]) {
       b.FS.write(fb, vb.subarray(6 * CHUNK, 6 * CHUNK + 10), 0, 10, 6 * CHUNK);
       b.FS.close(fb);
       const [winner, loser, , loserTab, won] = await conflictOutcome(ma, mb, `${dir}/db.bin`, va, vb);
+      // The later flush wrote the file whole: one run, no single chunk of the other tab's over it.
+      assert.deepEqual(await storedChunks(dir), [[0, 8]]);
       await until(() => Buffer.compare(Buffer.from(loserTab.FS.readFile(`${dir}/db.bin`)), Buffer.from(won)) === 0, 3000, "the winner's version in the other tab");
       assert.match(winner.shared().conflicts.map((c) => `${c.path}: ${c.what}`).join(), /db\.bin: changed in this tab and in another tab: this tab's version is kept/);
       await until(() => loser.shared().conflicts.length, 3000, "the conflict reported in the other tab");
       assert.match(loser.shared().conflicts[0].what, /the other tab's version is kept/);
       ma.detach();
       mb.detach();
+    });
+
+    // Storage format 4: single chunks lie over a run and override it. They may come from another
+    // tab than the run did, but only from one that had the run's version: a tab that writes the file
+    // whole drops every one of them.
+    test("single chunks one tab saved over another tab's run go when the file is saved whole", async () => {
+      const dir = `/p${++serial}`;
+      const path = `${dir}/f.bin`;
+      const ma = await start(a, dir);
+      a.FS.writeFile(path, pattern(8 * CHUNK, 3));
+      await flush(ma);
+      assert.deepEqual(await storedChunks(dir), [[0, 8]]);
+      const mb = await start(b, dir);
+      const vb = pattern(8 * CHUNK, 3);
+      vb.fill(0xbb, 3 * CHUNK, 3 * CHUNK + 10);
+      writeAt(b, path, vb.subarray(3 * CHUNK, 3 * CHUNK + 10), 3 * CHUNK);
+      await flush(mb);
+      assert.deepEqual(await storedChunks(dir), [[0, 8], [3]]);
+      await until(() => same(a.FS.readFile(path), vb), 3000, "b's version in tab a");
+      const va = pattern(8 * CHUNK, 4);
+      a.FS.writeFile(path, va);
+      await flush(ma);
+      assert.deepEqual(await storedChunks(dir), [[0, 8]]);
+      await until(() => same(b.FS.readFile(path), va), 3000, "a's version in tab b");
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, []);
+      assert.ok(same(c.FS.readFile(path), va), "a's whole version");
+      for (const m of [ma, mb, mc]) m.detach();
+    });
+
+    test("a file one tab cut short and the other grew again reads zeros where the old run lay", async () => {
+      const dir = `/p${++serial}`;
+      const path = `${dir}/f.bin`;
+      const ma = await start(a, dir);
+      a.FS.writeFile(path, pattern(8 * CHUNK, 5));
+      await flush(ma);
+      const mb = await start(b, dir);
+      b.FS.truncate(path, 2 * CHUNK + 100);
+      await flush(mb);
+      // The run stays, cut by the stored size.
+      assert.deepEqual(await storedChunks(dir), [[0, 8]]);
+      await until(() => a.FS.stat(path).size === 2 * CHUNK + 100, 3000, "b's truncation in tab a");
+      writeAt(a, path, Uint8Array.of(1, 2, 3), 6 * CHUNK);
+      await flush(ma);
+      const expected = new Uint8Array(6 * CHUNK + 3);
+      expected.set(pattern(8 * CHUNK, 5).subarray(0, 2 * CHUNK + 100));
+      expected.set([1, 2, 3], 6 * CHUNK);
+      assert.ok(same(a.FS.readFile(path), expected));
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, []);
+      assert.ok(same(c.FS.readFile(path), expected), "zeros between the cut and the new bytes, not the old run's");
+      for (const m of [ma, mb, mc]) m.detach();
     });
 
     test("with keep_conflicts the other tab's version is kept beside the winner", async () => {

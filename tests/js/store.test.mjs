@@ -60,7 +60,7 @@ async function chunkKeys(db) {
 test("a new database has the format record with its chunk size and an epoch", async () => {
   const db = await freshDb();
   const info = await store.describe(db);
-  assert.equal(info.format.version, 3);
+  assert.equal(info.format.version, store.FORMAT_VERSION);
   assert.equal(info.format.chunkSize, store.CHUNK_SIZE);
   assert.ok(Number.isSafeInteger(info.format.epoch));
   assert.deepEqual([info.nodes, info.logHead, info.root], [0, 0, undefined]);
@@ -89,27 +89,90 @@ test("files are inline up to a chunk, chunks beyond; directories and symlinks ke
   assert.equal(info.logHead, 1);
 });
 
-test("listed chunks are rewritten, the others stay; zero chunks are not stored (holes)", async () => {
+test("listed chunks are rewritten over the file's run, the others stay", async () => {
   const db = await freshDb();
   const file = pattern(CHUNK * 4);
   file.fill(0, CHUNK, CHUNK * 2);
   await write(db, (w) => putFile(w, 0, "f", 5, file));
-  assert.deepEqual(await chunkKeys(db), [[5, 0], [5, 2], [5, 3]]);
+  assert.deepEqual(await chunkKeys(db), [[5, 0, 4]]);
   const changed = file.slice();
   changed[CHUNK * 2 + 3] ^= 0xff;
   changed[0] ^= 0xff; // not listed: must not be written
   const stats = await write(db, (w) => w.putNode([0, "f"], { id: 5, mode: FILE, mtime: 2, v: 2, ...w.fileData(5, changed, [2], true) }));
   assert.equal(stats.bytes, CHUNK);
+  assert.deepEqual(await chunkKeys(db), [[5, 0, 4], [5, 2]]);
   const expected = file.slice();
   expected[CHUNK * 2 + 3] ^= 0xff;
   assert.deepEqual(await readFile(db, 5, file.byteLength), expected);
 });
 
-test("a file that shrinks loses the chunks past its end; one that becomes small goes inline", async () => {
+test("a whole file is stored in runs of RUN_CHUNKS chunks; an all-zero run is not stored (a hole)", async () => {
+  const db = await freshDb();
+  const runs = store.RUN_CHUNKS;
+  const file = pattern(CHUNK * (2 * runs + 1) + 3);
+  file.fill(0, CHUNK * runs, CHUNK * 2 * runs);
+  await write(db, (w) => putFile(w, 0, "f", 5, file));
+  assert.deepEqual(await chunkKeys(db), [[5, 0, runs], [5, 2 * runs, 2]]);
+  assert.deepEqual(await readFile(db, 5, file.byteLength), file);
+});
+
+for (const blobs of [true, false]) {
+  test(`single chunks override the run they lie in, zeros included; a group written whole is a run again (${blobs ? "Blobs" : "arrays"})`, async () => {
+    const db = await freshDb();
+    const writeAs = async (build) => {
+      const w = new store.Writer(db, { chunkSize: CHUNK, blobs });
+      build(w);
+      return w.commit(5000);
+    };
+    const file = pattern(CHUNK * 5);
+    await writeAs((w) => putFile(w, 0, "f", 5, file));
+    const changed = file.slice();
+    changed.fill(7, CHUNK, CHUNK + 3);
+    changed.fill(0, CHUNK * 3, CHUNK * 4);
+    await writeAs((w) => w.fileData(5, changed, [1, 3], true));
+    assert.deepEqual(await chunkKeys(db), [[5, 0, 5], [5, 1], [5, 3]]);
+    assert.deepEqual(await readFile(db, 5, changed.byteLength), changed);
+    const again = pattern(CHUNK * 5, 9);
+    await writeAs((w) => w.fileData(5, again, [0, 1, 2, 3, 4], true));
+    assert.deepEqual(await chunkKeys(db), [[5, 0, 5]]);
+    assert.deepEqual(await readFile(db, 5, again.byteLength), again);
+  });
+}
+
+for (const blobs of [true, false]) {
+  test(`a file of several runs reads back across requests, single chunks over runs included (${blobs ? "Blobs" : "arrays"})`, async () => {
+    // At the real chunk size a request holds one run: this file takes three.
+    const db = await freshDb();
+    const chunk = store.CHUNK_SIZE;
+    const runs = store.RUN_CHUNKS;
+    const writeAs = (build) => {
+      const w = new store.Writer(db, { chunkSize: chunk, blobs });
+      build(w);
+      return w.commit(5000);
+    };
+    const file = pattern(chunk * (2 * runs + 3) - 5);
+    file.fill(0, chunk * 3, chunk * 5);
+    await writeAs((w) => w.fileData(5, file, null, false));
+    file.fill(9, chunk * (runs + 1), chunk * (runs + 1) + 7);
+    file.fill(0, chunk * (runs + 4), chunk * (runs + 5));
+    file.fill(8, chunk * 2 * runs + 1, chunk * 2 * runs + 9);
+    await writeAs((w) => w.fileData(5, file, [runs + 1, runs + 4, 2 * runs], true));
+    assert.deepEqual(await chunkKeys(db), [[5, 0, runs], [5, runs, runs], [5, runs + 1], [5, runs + 4], [5, 2 * runs], [5, 2 * runs, 3]]);
+    assert.deepEqual(await readFile(db, 5, file.byteLength, chunk), file);
+  });
+}
+
+test("a file that shrinks is cut by its size, and grown again reads zeros, not the old bytes; small goes inline", async () => {
   const db = await freshDb();
   await write(db, (w) => putFile(w, 0, "f", 5, pattern(CHUNK * 4)));
   await write(db, (w) => w.fileData(5, pattern(CHUNK * 2 + 1), [], true));
-  assert.deepEqual(await chunkKeys(db), [[5, 0], [5, 1], [5, 2]]);
+  assert.deepEqual(await chunkKeys(db), [[5, 0, 4]]);
+  assert.deepEqual(await readFile(db, 5, CHUNK * 2 + 1), pattern(CHUNK * 2 + 1));
+  // Grown back (a truncate up, or a write past the end): what the hooks list is the grown part.
+  const grown = new Uint8Array(CHUNK * 4);
+  grown.set(pattern(CHUNK * 2 + 1));
+  await write(db, (w) => w.fileData(5, grown, [2, 3], true));
+  assert.deepEqual(await readFile(db, 5, grown.byteLength), grown);
   await write(db, (w) => putFile(w, 0, "f", 5, Uint8Array.of(7)));
   assert.deepEqual(await chunkKeys(db), []);
 });
@@ -169,7 +232,7 @@ test("where Blobs cannot be stored, chunks are bytes, and read back the same", a
   })();
   const tx = db.transaction([store.CHUNKS], "readonly");
   const value = await new Promise((resolve) => {
-    const r = tx.objectStore(store.CHUNKS).get([4, 0]);
+    const r = tx.objectStore(store.CHUNKS).get([4, 0, 4]);
     r.onsuccess = () => resolve(r.result);
   });
   assert.ok(value instanceof Uint8Array);
@@ -235,6 +298,49 @@ test("readFiles: holes, chunks stored as Int8Array (format 2 wrote MEMFS's HEAP8
   assert.deepEqual(got, ["chunk 0 is not bytes"]);
 });
 
+test("readFiles: a run of a bad length, unaligned, too long or not bytes is its file's problem only", async () => {
+  const db = await freshDb();
+  const runs = store.RUN_CHUNKS;
+  const tx = db.transaction([store.CHUNKS], "readwrite");
+  const chunks = tx.objectStore(store.CHUNKS);
+  chunks.put(pattern(CHUNK * 2), [7, 0, runs + 1]);
+  chunks.put(pattern(CHUNK * 2), [8, 0, 1]);
+  chunks.put(pattern(CHUNK * 2), [9, 0, 2]);
+  chunks.put(pattern(CHUNK * 2), [9, 3, 2]);
+  chunks.put(new Blob([pattern(CHUNK * 3)]), [10, 0, 2]);
+  chunks.put("not bytes", [11, 0, 2]);
+  chunks.put(pattern(CHUNK * 2, 5), [12, 0, 2]);
+  await new Promise((resolve) => (tx.oncomplete = resolve));
+  const files = [7, 8, 9, 10, 11, 12].map((id) => ({ id, size: CHUNK * 5 }));
+  const got = new Map();
+  await store.readFiles(db, null, files, CHUNK, (f, bytes, error) => got.set(files[f].id, error ? error.message : bytes), () => {});
+  assert.equal(got.get(7), `the run at chunk 0 has a bad length (${runs + 1})`);
+  assert.equal(got.get(8), "the run at chunk 0 has a bad length (1)");
+  assert.equal(got.get(9), "the run at chunk 3 has a bad length (2)");
+  assert.equal(got.get(10), "the run at chunk 0 is not at most its chunks");
+  assert.equal(got.get(11), "the run at chunk 0 is not bytes");
+  const good = new Uint8Array(CHUNK * 5);
+  good.set(pattern(CHUNK * 2, 5));
+  assert.deepEqual(got.get(12), good);
+});
+
+test("deleting a file's chunks takes its runs and single chunks, and no other file's", async () => {
+  const db = await freshDb();
+  const runs = store.RUN_CHUNKS;
+  const file = pattern(CHUNK * (runs + 5));
+  await write(db, (w) => {
+    putFile(w, 0, "f", 5, file);
+    putFile(w, 0, "g", 6, pattern(CHUNK * 3));
+  });
+  await write(db, (w) => w.fileData(5, file, [1, runs + 2], true));
+  assert.deepEqual(await chunkKeys(db), [[5, 0, runs], [5, 1], [5, runs, 5], [5, runs + 2], [6, 0, 3]]);
+  // From an index on (a file cut short): runs starting there or later go, one starting before stays.
+  await write(db, (w) => w.deleteChunks(5, runs + 1));
+  assert.deepEqual(await chunkKeys(db), [[5, 0, runs], [5, 1], [5, runs, 5], [6, 0, 3]]);
+  await write(db, (w) => w.deleteChunks(5, 0));
+  assert.deepEqual(await chunkKeys(db), [[6, 0, 3]]);
+});
+
 test("recordProblem names what makes a record unusable, and passes good ones", () => {
   const ok = { id: 5, mode: FILE, mtime: 1, v: 1, size: 2, contents: Uint8Array.of(1, 2) };
   assert.equal(store.recordProblem([0, "a"], ok, CHUNK), null);
@@ -272,8 +378,8 @@ test("formatProblem: a newer or garbled format record is refused; a missing one 
   assert.match(store.formatProblem({ version: 3, chunkSize: -1 }), /bad chunk size/);
 });
 
-for (const name of ["format1", "format2", "idbfs"]) {
-  test(`stored ${name} data is upgraded in place to format 3 and reads back the same`, async () => {
+for (const name of ["format1", "format2", "format3", "idbfs"]) {
+  test(`stored ${name} data is upgraded in place to the current format and reads back the same`, async () => {
     const data = fixture(name);
     const dbName = await writeFixture(data, ++serial);
     const db = await store.open(dbName.autosync);
@@ -283,7 +389,7 @@ for (const name of ["format1", "format2", "idbfs"]) {
       assert.equal(await store.migrateIdbfs(db, dbName.mountpoint, store.CHUNK_SIZE), data.expect.length);
       info = await store.describe(db);
     }
-    assert.equal(info.format.version, 3);
+    assert.equal(info.format.version, store.FORMAT_VERSION);
     assert.ok(!db.objectStoreNames.contains("entries"));
     const saved = await nodes(db);
     // Rebuild paths from the tree.
@@ -319,6 +425,17 @@ for (const name of ["format1", "format2", "idbfs"]) {
     db.close();
   });
 }
+
+test("format 3 data keeps its epoch and chunk size through the upgrade", async () => {
+  const data = fixture("format3");
+  const stored = data.records.meta.find(([key]) => key === "format")[1];
+  const dbName = await writeFixture(data, ++serial);
+  const db = await store.open(dbName.autosync);
+  const info = await store.describe(db);
+  assert.deepEqual([info.format.version, info.format.chunkSize, info.format.epoch, info.format.upgradedFrom], [store.FORMAT_VERSION, stored.chunkSize, stored.epoch, 3]);
+  assert.equal(info.logHead, 1);
+  db.close();
+});
 
 test("data of a newer format in an older database is refused and left as it was", async () => {
   const name = freshName();

@@ -335,7 +335,8 @@ def key_of(path: str) -> list[Any]:
 
 async def stored() -> dict[str, Any]:
     """What IndexedDB holds for ROOT, for failure reports: node records ([parent id, name], id,
-    commit, mode, size, inline bytes), chunk keys ([id, index]) and the commit log."""
+    commit, mode, size, inline bytes), chunk keys ([id, index], or [id, first, n] for a run) and
+    the commit log."""
     import json
 
     from pyodide.code import run_js
