@@ -334,6 +334,10 @@
         } else if (store.recordProblem(item.key, item.record, mount.chunkSize) || item.problem) {
           // A damaged record from elsewhere is reported like one found by a restore, and not applied.
           mount.noteDamaged(item.key, item.problem || store.recordProblem(item.key, item.record, mount.chunkSize));
+          // What is stored of this tab's node of that id is not what this tab has: its next save
+          // goes whole, never as some chunks over another version's.
+          const node = item.record && typeof item.record === "object" ? reg.get(item.record.id) : undefined;
+          if (node && node.saved) node.saved = { ...node.saved, chunked: null };
         } else {
           puts.push(item);
         }

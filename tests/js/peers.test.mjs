@@ -609,5 +609,46 @@ for (const withLocks of [true, false]) {
       if (exists(c, `${dir}/y`)) for (const t of [a, b, c]) assert.deepEqual(t.FS.readFile(`${dir}/y`), pattern(2 * CHUNK + 3, 7));
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    test("a file whose new version from another tab cannot be read is saved whole by this tab's next change", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.writeFile(`${dir}/f.bin`, pattern(3 * CHUNK, 8));
+      await flush(ma);
+      const mb = await start(b, dir);
+      // b hears of a's next commit only when it next saves, after the damage below.
+      const hear = mb.peers.onMessage.bind(mb.peers);
+      mb.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
+      clearInterval(mb.peers.pollTimer);
+      const fa = a.FS.open(`${dir}/f.bin`, "r+");
+      a.FS.write(fa, new Uint8Array(10).fill(0xaa), 0, 10, 0);
+      a.FS.close(fa);
+      await flush(ma);
+      const id = a.FS.lookupPath(`${dir}/f.bin`).node.asid;
+      const db = await new Promise((resolve, reject) => {
+        const r = indexedDB.open(`autosync:${dir}`);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      await new Promise((resolve, reject) => {
+        const tx = db.transaction(["chunks"], "readwrite");
+        tx.objectStore("chunks").put(new Uint8Array(CHUNK + 1), [id, 0]); // longer than a chunk
+        tx.oncomplete = resolve;
+        tx.onerror = () => reject(tx.error);
+      });
+      db.close();
+      const vb = pattern(3 * CHUNK, 8);
+      vb.fill(0xbb, 2 * CHUNK, 2 * CHUNK + 10);
+      const fb = b.FS.open(`${dir}/f.bin`, "r+");
+      b.FS.write(fb, vb.subarray(2 * CHUNK, 2 * CHUNK + 10), 0, 10, 2 * CHUNK);
+      b.FS.close(fb);
+      await flush(mb);
+      assert.equal(mb.damaged.length, 1, "the unreadable version is reported in b");
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, [], "b's whole version replaced the damaged chunks");
+      assert.deepEqual(c.FS.readFile(`${dir}/f.bin`), vb);
+      for (const m of [ma, mb, mc]) m.detach();
+    });
   });
 }
