@@ -78,6 +78,21 @@ for (const withLocks of [true, false]) {
       delete globalThis.navigator;
     });
 
+    // Brings tabs a and b (mounts ma, mb) to rest -- everything flushed, each caught up with the
+    // other -- and restores `dir` in a third tab: no damaged record, and the same names at the top
+    // in all three. Returns the third tab and its mount.
+    async function atRest(ma, mb, dir) {
+      for (let round = 0; round < 2; round++) {
+        await flush(ma);
+        await flush(mb);
+        await Promise.all([ma.peers.catchUp(), mb.peers.catchUp()]);
+      }
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, [], "no damaged records");
+      return [c, mc];
+    }
+
     test("a file, a directory and a deletion committed in one tab show up in the other", async () => {
       const dir = `/p${++serial}`;
       const ma = await start(a, dir);
@@ -530,14 +545,7 @@ for (const withLocks of [true, false]) {
       a.FS.writeFile(`${dir}/c`, "new c in a");
       b.FS.rename(`${dir}/c`, `${dir}/b`);
       await Promise.all([flush(ma), flush(mb)]);
-      for (let round = 0; round < 2; round++) {
-        await flush(ma);
-        await flush(mb);
-        await Promise.all([ma.peers.catchUp(), mb.peers.catchUp()]);
-      }
-      const c = await thirdTab();
-      const [mc, restored] = await restoreOnly(c, dir);
-      assert.deepEqual(restored.failed, [], "no damaged records");
+      const [c, mc] = await atRest(ma, mb, dir);
       for (const t of [a, b, c]) assert.deepEqual(list(t, dir), ["a", "b"]);
       // The later flush's whole version (either tab's, as the lock changed hands), the same in both
       // tabs and in the store.
@@ -562,16 +570,8 @@ for (const withLocks of [true, false]) {
       b.FS.unlink(`${dir}/x`);
       await flush(ma);
       await flush(mb);
-      for (let round = 0; round < 2; round++) {
-        await flush(ma);
-        await flush(mb);
-        await Promise.all([ma.peers.catchUp(), mb.peers.catchUp()]);
-      }
-      const c = await thirdTab();
-      const [mc, restored] = await restoreOnly(c, dir);
-      assert.deepEqual(restored.failed, [], "no damaged records");
+      const [c, mc] = await atRest(ma, mb, dir);
       const names = list(c, dir);
-      for (const t of [a, b]) assert.deepEqual(list(t, dir), names);
       // The later flush wins. The deletion: x is gone, and y, which the rename replaced, with it.
       // The rename: x's bytes are y (written whole: the deletion took x's chunks).
       if (names.length) {
@@ -596,15 +596,7 @@ for (const withLocks of [true, false]) {
       b.FS.rename(`${dir}/x`, `${dir}/y`);
       await flush(ma);
       await flush(mb);
-      for (let round = 0; round < 2; round++) {
-        await flush(ma);
-        await flush(mb);
-        await Promise.all([ma.peers.catchUp(), mb.peers.catchUp()]);
-      }
-      const c = await thirdTab();
-      const [mc, restored] = await restoreOnly(c, dir);
-      assert.deepEqual(restored.failed, [], "no damaged records");
-      for (const t of [a, b]) assert.deepEqual(list(t, dir), list(c, dir));
+      const [c, mc] = await atRest(ma, mb, dir);
       // Whichever tab saved later, y is either gone (the deletion won) or has its bytes.
       if (exists(c, `${dir}/y`)) for (const t of [a, b, c]) assert.deepEqual(t.FS.readFile(`${dir}/y`), pattern(2 * CHUNK + 3, 7));
       for (const m of [ma, mb, mc]) m.detach();
