@@ -198,7 +198,8 @@
           continue;
         }
         for (const key of prev.keys) deleteKey(key, node);
-        if (!FS.isDir(node.mode) && !FS.isLink(node.mode)) writer.deleteChunks(node.asid, 0);
+        // A node without an id (one that gave its id up, peers.js takeOwnId) has no chunks of its own.
+        if (!FS.isDir(node.mode) && !FS.isLink(node.mode) && node.asid !== undefined) writer.deleteChunks(node.asid, 0);
         node.saved = undefined;
         written.push([node, prev, true]);
       }

@@ -642,5 +642,27 @@ for (const withLocks of [true, false]) {
       assert.deepEqual(c.FS.readFile(`${dir}/f.bin`), vb);
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    // Found by the two-tab soak (seed 1932974524): a file that had given its id up to another tab's
+    // entry of another kind, deleted before its next flush, made every flush fail (its chunks were
+    // deleted by an id it no longer had: an invalid key range), so nothing more was saved.
+    test("a file that gave its id up and is then deleted does not stop the flushes", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.writeFile(`${dir}/f`, pattern(2 * CHUNK, 3));
+      a.FS.writeFile(`${dir}/g`, "g");
+      await flush(ma);
+      // What a catch-up does when another tab's record took this file's id for another kind.
+      ma.peers.takeOwnId(a.FS.lookupPath(`${dir}/f`).node);
+      a.FS.unlink(`${dir}/f`);
+      a.FS.writeFile(`${dir}/g`, "g again");
+      await flush(ma);
+      const c = await thirdTab();
+      const [mc, restored] = await restoreOnly(c, dir);
+      assert.deepEqual(restored.failed, []);
+      assert.deepEqual(list(c, dir), ["g"]);
+      assert.equal(read(c, `${dir}/g`), "g again");
+      for (const m of [ma, mc]) m.detach();
+    });
   });
 }
