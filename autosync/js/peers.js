@@ -389,13 +389,22 @@
           }
           pending = later;
         }
-        for (const item of pending) {
-          // Still no parent: it was removed here. A directory this tab deleted comes back for it.
-          const removed = reg.get(item.key[0]);
-          const parent = removed && tracker.removed.has(removed) ? this.resurrect(removed) : null;
-          if (parent) this.applyPut(item, parent, { writing, times, clear, lost, floating });
-          else mount.noteDamaged(item.key, "its directory is missing");
+        // Still no parent: it was removed here. A directory this tab deleted comes back for it (and
+        // its own parents with it); one brought back for an earlier record serves the later ones.
+        for (let progress = true; pending.length && progress; ) {
+          progress = false;
+          const later = [];
+          for (const item of pending) {
+            const dir = reg.get(item.key[0]);
+            const parent = !dir ? null : tree.inTree(dir, mount.root) ? dir : tracker.removed.has(dir) ? this.resurrect(dir) : null;
+            if (parent && FS.isDir(parent.mode)) {
+              progress = true;
+              this.applyPut(item, parent, { writing, times, clear, lost, floating });
+            } else later.push(item);
+          }
+          pending = later;
         }
+        for (const item of pending) mount.noteDamaged(item.key, "its directory is missing");
         for (const node of floating) {
           // Moved out of the way and not placed again: another tab removed it.
           reg.forget(node);
@@ -634,7 +643,9 @@
       const tracker = mount.tracker;
       if (!node.saved || !node.saved.keys.length) return null;
       const [pid, name] = node.saved.keys[0];
-      const parent = mount.registry.get(pid);
+      let parent = mount.registry.get(pid);
+      // Its directory was deleted here too: that one comes back first.
+      if (parent && parent !== node && !tree.inTree(parent, mount.root) && tracker.removed.has(parent)) parent = this.resurrect(parent);
       if (!parent || !tree.inTree(parent, mount.root)) return null;
       if (Object.prototype.hasOwnProperty.call(parent.contents, name)) {
         const local = parent.contents[name];

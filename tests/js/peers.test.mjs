@@ -664,5 +664,33 @@ for (const withLocks of [true, false]) {
       assert.equal(read(c, `${dir}/g`), "g again");
       for (const m of [ma, mc]) m.detach();
     });
+
+    // Found by the two-tab soak (seed 1932974523): the directory came back for its own record, but
+    // the record of its child, read in the same catch-up, was then reported as "its directory is
+    // missing" and not applied; the tab, seeing the directory empty, could remove it, leaving the
+    // child stored under a directory no record names.
+    test("a file added in a directory this tab deleted, with its parent, comes back with both", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.mkdir(`${dir}/e`);
+      a.FS.mkdir(`${dir}/e/b`);
+      await flush(ma);
+      const mb = await start(b, dir);
+      // b hears of a's next commit only when it next saves.
+      const hear = mb.peers.onMessage.bind(mb.peers);
+      mb.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
+      clearInterval(mb.peers.pollTimer);
+      b.FS.rmdir(`${dir}/e/b`);
+      b.FS.rmdir(`${dir}/e`);
+      a.FS.writeFile(`${dir}/e/b/c`, "c from a");
+      await flush(ma);
+      await flush(mb);
+      await mb.peers.catchUp();
+      assert.deepEqual(mb.damaged, [], "nothing reported missing in b");
+      assert.equal(read(b, `${dir}/e/b/c`), "c from a");
+      const [c, mc] = await atRest(ma, mb, dir);
+      assert.equal(read(c, `${dir}/e/b/c`), "c from a");
+      for (const m of [ma, mb, mc]) m.detach();
+    });
   });
 }
