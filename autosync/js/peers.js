@@ -396,7 +396,7 @@
           const later = [];
           for (const item of pending) {
             const dir = reg.get(item.key[0]);
-            const parent = !dir ? null : tree.inTree(dir, mount.root) ? dir : tracker.removed.has(dir) ? this.resurrect(dir) : null;
+            const parent = !dir ? null : tree.inTree(dir, mount.root) ? dir : tracker.removed.has(dir) ? this.resurrect(dir, clear) : null;
             if (parent && FS.isDir(parent.mode)) {
               progress = true;
               this.applyPut(item, parent, { writing, times, clear, lost, floating });
@@ -471,7 +471,7 @@
       if (node && !tree.inTree(node, mount.root) && !floating.has(node)) {
         if (tracker.removed.has(node)) {
           // Deleted here, changed there.
-          const back = store.isDirMode(node.mode) ? this.resurrect(node) : null;
+          const back = store.isDirMode(node.mode) ? this.resurrect(node, clear, [parent, name]) : null;
           if (back) {
             // A directory comes back; its record is taken as it is now.
             node = back;
@@ -634,28 +634,40 @@
       node.saved = undefined;
     }
 
-    // Puts a directory this tab deleted back where it was, since another tab added to it. If this
-    // tab made a new directory of that name meanwhile, that one takes the deleted one's id (both
-    // are one directory, as when two tabs make a directory of one name). Returns the directory
-    // node that now stands for `node`, or null if its place is taken by something else.
-    resurrect(node) {
+    // Puts a directory this tab deleted back, since another tab added to it: at `at` ([parent,
+    // name], where the other tab's record now puts it) or else where it was stored. If this tab
+    // made a new directory of that name meanwhile, that one takes the deleted one's id (both are one
+    // directory, as when two tabs make a directory of one name); any other entry of this tab's at
+    // that name moves aside, as where another tab moved a directory: the directory's children are
+    // stored under its id, and going over its record would leave them under a directory no record
+    // names. `clear` takes an entry the other tab replaced out of the way. Returns the directory
+    // node that now stands for `node`, or null if it has no place to go back to.
+    resurrect(node, clear, at = null) {
       const mount = this.mount;
       const tracker = mount.tracker;
       if (!node.saved || !node.saved.keys.length) return null;
-      const [pid, name] = node.saved.keys[0];
-      let parent = mount.registry.get(pid);
-      // Its directory was deleted here too: that one comes back first.
-      if (parent && parent !== node && !tree.inTree(parent, mount.root) && tracker.removed.has(parent)) parent = this.resurrect(parent);
+      let parent;
+      let name;
+      if (at) [parent, name] = at;
+      else {
+        [parent, name] = [mount.registry.get(node.saved.keys[0][0]), node.saved.keys[0][1]];
+        // Its directory was deleted here too: that one comes back first.
+        if (parent && parent !== node && !tree.inTree(parent, mount.root) && tracker.removed.has(parent)) parent = this.resurrect(parent, clear);
+      }
       if (!parent || !tree.inTree(parent, mount.root)) return null;
-      if (Object.prototype.hasOwnProperty.call(parent.contents, name)) {
+      if (!clear(parent, name, node)) {
         const local = parent.contents[name];
-        if (!FS.isDir(local.mode) || local.saved) return null;
-        tracker.removed.delete(node);
-        mount.registry.forget(node);
-        mount.registry.set(local, node.asid);
-        local.saved = node.saved;
-        this.track((t) => t.meta(local, Date.now()));
-        return local;
+        if (FS.isDir(local.mode) && !local.saved) {
+          tracker.removed.delete(node);
+          mount.registry.forget(node);
+          mount.registry.set(local, node.asid);
+          local.saved = node.saved;
+          this.track((t) => t.meta(local, Date.now()));
+          return local;
+        }
+        const aside = this.moveAside(local);
+        const key = [mount.registry.idOf(parent), name];
+        this.conflict(local, key, null, `put here in this tab where it deleted a directory another tab added to: both are kept, this tab's ${kindOf(local.mode)} is now ${aside}`, null, true);
       }
       node.name = name;
       node.parent = parent;

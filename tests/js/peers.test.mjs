@@ -692,5 +692,41 @@ for (const withLocks of [true, false]) {
       assert.equal(read(c, `${dir}/e/b/c`), "c from a");
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    // Found by the two-tab soak (seeds 1935191813 and 1935191815): b removed a directory and put a
+    // file of its own at its name, while a added children to it. b's flush stored its file over the
+    // directory's record and left a's children stored under a directory no record names.
+    test("a directory this tab replaced by a file comes back for another tab's children, the file beside it", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.mkdir(`${dir}/a`);
+      a.FS.writeFile(`${dir}/a/old`, "old");
+      a.FS.writeFile(`${dir}/e`, "e");
+      await flush(ma);
+      const mb = await start(b, dir);
+      const hear = mb.peers.onMessage.bind(mb.peers);
+      mb.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
+      clearInterval(mb.peers.pollTimer);
+      // a commits first (with Web Locks, b would save its changes before giving the lock away).
+      a.FS.writeFile(`${dir}/a/new`, "new from a");
+      a.FS.mkdir(`${dir}/a/sub`);
+      await flush(ma);
+      b.FS.unlink(`${dir}/a/old`);
+      b.FS.rmdir(`${dir}/a`);
+      b.FS.rename(`${dir}/e`, `${dir}/a`);
+      await flush(mb);
+      assert.deepEqual(mb.damaged, [], "nothing reported missing in b");
+      assert.equal(read(b, `${dir}/a/new`), "new from a");
+      const aside = b.FS.readdir(dir).filter((n) => n.startsWith("a.conflict-"));
+      assert.equal(aside.length, 1, `b's file is kept beside the directory: ${b.FS.readdir(dir)}`);
+      assert.equal(read(b, `${dir}/${aside[0]}`), "e");
+      assert.ok(mb.peers.conflicts.some((c) => c.path === aside[0]), "b reports the conflict");
+      const [c, mc] = await atRest(ma, mb, dir);
+      assert.deepEqual(mc.damaged, [], "the restore finds every record's directory");
+      assert.equal(read(c, `${dir}/a/new`), "new from a");
+      assert.ok(c.FS.isDir(c.FS.stat(`${dir}/a/sub`).mode));
+      assert.equal(read(c, `${dir}/${aside[0]}`), "e");
+      for (const m of [ma, mb, mc]) m.detach();
+    });
   });
 }

@@ -275,14 +275,22 @@ def stored_report(tab: Target, *, ids: Iterable[int] = (), keys: Sequence[Any] =
     wanted = {json.dumps(n[0]) for n in nodes} | {json.dumps(k) for k in keys}
     node_ids = {n[1] for n in nodes} | wanted_ids
     chunks = {i: sorted(c[1:] for c in stored["chunks"] if c[0] == i) for i in node_ids}
-    log = [
-        r for r in stored["log"] if wanted & {json.dumps(k) for k in (r[3] or []) + (r[4] or [])}
-    ]
+    # From the first commit naming those keys on: a later one may have removed what they need
+    # (their directory's record) without naming them.
+    first = next(
+        (
+            i
+            for i, r in enumerate(stored["log"])
+            if wanted & {json.dumps(k) for k in (r[3] or []) + (r[4] or [])}
+        ),
+        len(stored["log"]),
+    )
+    log = stored["log"][first : first + 12]
     return (
         "  stored records ([parent id, name], id, commit, mode, size, inline bytes):\n    "
         + "\n    ".join(map(str, nodes))
         + f"\n  stored chunks by id ([index], or [first, n] for a run): {chunks}"
-        + "\n  commits that wrote or deleted those keys"
+        + "\n  commits from the first that wrote or deleted those keys"
         + " (log key, tab, commit, puts, dels, conflicts):\n    "
         + "\n    ".join(map(str, log))
     )
