@@ -506,6 +506,19 @@
       if (node) {
         floating.delete(node);
         const here = tree.inTree(node, mount.root) && node.parent === parent && node.name === name;
+        if (!here && isDir && ((tracker.pendingOn(node) && movedHere(node)) || tree.within(parent, node))) {
+          // A directory this tab moved and has not saved since stays where this tab put it (its
+          // flush is the later one), as a file does; and one the other tab moved into a directory
+          // this tab has moved into it stays too: moving it there would make a loop.
+          const movedThere = !node.saved || !node.saved.keys.some((k) => sameKey(k, key));
+          if (movedThere) {
+            const why = tree.within(parent, node) ? `moved in another tab into ${tree.relativePath(parent, mount.root)}, which this tab moved into it` : "moved in this tab and in another tab";
+            this.conflict(node, key, record, `${why}: this tab's place is kept`, item);
+          }
+          node.saved = { keys: withKey(node.saved, key), chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
+          this.track((t) => t.meta(node, Date.now()));
+          return;
+        }
         const both = tracker.pendingOn(node) && !isDir;
         if (both && !here && movedHere(node)) {
           // Both moved it: it stays where this tab put it (the later flush wins), and what this

@@ -46,6 +46,14 @@
     return true;
   }
 
+  // Whether `node` is `dir` or inside it (as the tree stands, reachable or not).
+  function within(node, dir) {
+    for (let n = node; ; n = n.parent) {
+      if (n === dir) return true;
+      if (n.parent === n) return false;
+    }
+  }
+
   function childPath(dir, name) {
     return dir ? `${dir}/${name}` : name;
   }
@@ -191,6 +199,7 @@
     describeError,
     relativePath,
     inTree,
+    within,
     childPath,
     walk,
     Registry,

@@ -728,5 +728,34 @@ for (const withLocks of [true, false]) {
       assert.equal(read(c, `${dir}/${aside[0]}`), "e");
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    // Found by the two-tab soak (seed 775707640, a tab spinning forever): a moved directory d into p
+    // and b moved p into d. Applying a's move in b put d inside its own subtree, a loop every walk
+    // up the tree then ran around forever.
+    test("two directories moved into each other by two tabs make no loop; the later flush's places win", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.mkdir(`${dir}/d`);
+      a.FS.mkdir(`${dir}/p`);
+      a.FS.writeFile(`${dir}/p/f`, "f");
+      await flush(ma);
+      const mb = await start(b, dir);
+      const hear = mb.peers.onMessage.bind(mb.peers);
+      mb.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
+      clearInterval(mb.peers.pollTimer);
+      a.FS.rename(`${dir}/d`, `${dir}/p/x`);
+      await flush(ma);
+      b.FS.rename(`${dir}/p`, `${dir}/d/y`);
+      await flush(mb);
+      assert.deepEqual(list(b, dir), ["d"]);
+      assert.equal(read(b, `${dir}/d/y/f`), "f");
+      assert.ok(mb.peers.conflicts.some((c) => c.path === "d"), "b reports the conflict");
+      const [c, mc] = await atRest(ma, mb, dir);
+      for (const t of [a, c]) {
+        assert.deepEqual(list(t, dir), ["d"]);
+        assert.equal(read(t, `${dir}/d/y/f`), "f");
+      }
+      for (const m of [ma, mb, mc]) m.detach();
+    });
   });
 }
