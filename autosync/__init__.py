@@ -73,6 +73,7 @@ def start(
     flush_on_hide: bool | None = None,
     keep_conflicts: bool | None = None,
     persist: bool | str | None = None,
+    durable_fsync: bool | None = None,
     config_file: str | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Mount:
@@ -83,7 +84,12 @@ def start(
     environment variables, then from the TOML file (``config_file``, ``$AUTOSYNC_CONFIG`` or
     ``./autosync.toml``), then from the defaults: ``debounce_ms=500``, ``max_wait_ms=2000``,
     ``retry_min_ms=1000``, ``retry_max_ms=60000``, ``flush_on_hide=True``,
-    ``keep_conflicts=False``, ``persist="auto"``.
+    ``keep_conflicts=False``, ``persist="auto"``, ``durable_fsync=False``.
+
+    ``durable_fsync=True`` makes ``os.fsync`` return only once the file's bytes are on disk (in a
+    journal in the Origin Private File System, replayed by the next start if the browser dies
+    before the IndexedDB commit lands). Browsers offer that in dedicated Web Workers only;
+    elsewhere ``start()`` raises :class:`ConfigError`.
 
     Where ``pyodide.ffi.can_run_sync()`` is true (``runPythonAsync`` with JSPI, e.g. a notebook
     cell in Chromium), returns after the restore; elsewhere the restore finishes in the background
@@ -113,6 +119,7 @@ def start(
         "flush_on_hide": flush_on_hide,
         "keep_conflicts": keep_conflicts,
         "persist": persist,
+        "durable_fsync": durable_fsync,
     }
     settings = resolve({k: v for k, v in passed.items() if v is not None}, config_file=config_file)
     existing = _mounts.get(settings.path)
@@ -137,7 +144,17 @@ def start(
             "implementation such as the npm package fake-indexeddb before Pyodide"
         )
     check_mount_point(settings.path, _pyodide.mounts())
-    backend = _pyodide.JsMount(settings.path, "autosync:" + settings.path)
+    if settings.durable_fsync and not _pyodide.can_journal():
+        raise ConfigError(
+            f"durable_fsync=True ({settings.sources.get('durable_fsync', 'argument')}) needs the "
+            "Origin Private File System's synchronous access handles, which browsers offer in "
+            "dedicated Web Workers only (not on a page's main thread, not in Node): run Pyodide "
+            "in a worker, or leave durable_fsync off (os.fsync then starts a commit it cannot "
+            "wait for)"
+        )
+    backend = _pyodide.JsMount(
+        settings.path, "autosync:" + settings.path, durable_fsync=settings.durable_fsync
+    )
     if on_progress is None:
         on_progress = RestoreReporter(settings.path)
     mount = Mount(settings, backend, on_progress=on_progress)

@@ -73,6 +73,8 @@ class Shared:
     quota: int | None = None
     #: IndexedDB refuses Blobs, as WebKit's in-memory storage (Safari Private Browsing) does.
     refuses_blobs: bool = False
+    #: os.fsync journals its file in the Origin Private File System (``durable_fsync``).
+    durable_fsync: bool = False
 
 
 class JsFailure(Exception):
@@ -143,7 +145,7 @@ def check_pyodide_version(version: str) -> None:
 _api: Any = None
 
 # The JavaScript half, one file per concern, in the order they build on each other.
-_JS_MODULES = ("store", "tree", "hooks", "flush", "peers", "restore", "mount")
+_JS_MODULES = ("store", "tree", "hooks", "flush", "peers", "journal", "restore", "mount")
 
 # Evaluates each module's source, which evaluates to a function of (FS, lib) returning its exports.
 _LOADER = """(FS, sources) => {
@@ -170,6 +172,11 @@ def _js_api() -> Any:
 
 def has_indexeddb() -> bool:
     return bool(_js_api().hasIndexedDB())
+
+
+def can_journal() -> bool:
+    """Whether OPFS synchronous access handles exist here (dedicated workers): ``durable_fsync``."""
+    return bool(_js_api().canJournal())
 
 
 def mounts() -> dict[str, str]:
@@ -244,8 +251,11 @@ def run_sync(awaitable: Awaitable[Any]) -> Any:
 class JsMount:
     """One autosync mount as seen from Python: a thin typed wrapper over the JavaScript object."""
 
-    def __init__(self, mountpoint: str, db_name: str) -> None:
-        self._js = _js_api().attach(mountpoint, db_name)
+    def __init__(self, mountpoint: str, db_name: str, *, durable_fsync: bool = False) -> None:
+        from pyodide.ffi import to_js
+
+        options = to_js({"durableFsync": durable_fsync}, dict_converter=_js_object)
+        self._js = _js_api().attach(mountpoint, db_name, options)
         self._proxies: list[Any] = []
 
     def restore(
@@ -322,6 +332,7 @@ class JsMount:
             usage=None if s["usage"] is None else int(s["usage"]),
             quota=None if s["quota"] is None else int(s["quota"]),
             refuses_blobs=bool(s["refusesBlobs"]),
+            durable_fsync=bool(s["durableFsync"]),
         )
 
     def hold(self, ms: float) -> None:

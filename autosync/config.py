@@ -58,6 +58,10 @@ class Settings:
     #: Ask the browser to keep the data (``navigator.storage.persist()``): ``"auto"`` where that
     #: shows no prompt (not in Firefox), True always, False never.
     persist: bool | str = "auto"
+    #: ``os.fsync`` returns only once the file's bytes are on disk: journaled in the Origin Private
+    #: File System before the IndexedDB commit (dedicated Web Workers only, where browsers offer
+    #: synchronous file access; elsewhere start() raises ConfigError).
+    durable_fsync: bool = False
     #: Where each value came from ("argument", "environment variable AUTOSYNC_X", "file F", "default").
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -140,6 +144,7 @@ _PARSERS: dict[str, Callable[[str, object, str], Any]] = {
     "retry_max_ms": _number,
     "flush_on_hide": _boolean,
     "keep_conflicts": _boolean,
+    "durable_fsync": _boolean,
     "persist": _persist,
 }
 

@@ -121,6 +121,8 @@ class Status:
     ephemeral: bool = False
     #: Flushes given up on because IndexedDB neither committed nor aborted them in time.
     stalled_flushes: int = 0
+    #: ``os.fsync`` returns once its file is on disk (``durable_fsync``, dedicated workers).
+    durable_fsync: bool = False
 
     def _repr_html_(self) -> str:
         from .notebook import status_html
@@ -467,6 +469,7 @@ class Mount:
             quota=shared.quota,
             ephemeral=shared.refuses_blobs,
             stalled_flushes=stats.stalls,
+            durable_fsync=shared.durable_fsync,
         )
 
     # ------------------------------------------------------------------ copies out and back in

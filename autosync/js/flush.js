@@ -26,6 +26,9 @@
       this.mount = mount;
       // Flushes issued and not yet settled.
       this.inflight = new Set();
+      // With an fsync journal: node -> the versions its stored record may be at while flushes that
+      // wrote it are under way (the one before and each one written), for journal.js.
+      this.uncertain = new Map();
       // The newest log key this tab knows of, and the lowest still kept.
       this.logKey = 0;
       this.logFloor = 0;
@@ -104,10 +107,13 @@
       conflicts = conflicts.concat(this.mount.takeConflicts());
       const taken = this.mount.tracker.take();
       const started = now();
+      const journal = this.mount.journal && this.mount.journal.open ? this.mount.journal : null;
       let written = [];
+      let mark = 0;
       try {
         written = this.snapshot(writer, taken, whole, conflicts);
         this.trim(writer);
+        if (journal) mark = this.markJournal(writer, journal, written);
       } catch (e) {
         writer.abort();
         throw this.failed(taken, written, e, conflicts);
@@ -116,11 +122,14 @@
       const done = writer.commit(STALL_BASE_MS + bytes / STALL_BYTES_PER_MS).then(
         (stats) => {
           this.inflight.delete(done);
+          if (!this.inflight.size) this.uncertain.clear();
           this.committed(written, stats, started);
+          if (journal) journal.covered(mark);
           return stats;
         },
         (e) => {
           this.inflight.delete(done);
+          if (!this.inflight.size) this.uncertain.clear();
           if (e && e.autosyncKind === "stalled") this.stats.stalls++;
           throw this.failed(taken, written, e, conflicts);
         }
@@ -258,6 +267,24 @@
       if (conflicts.length) entry.conflicts = conflicts;
       writer.log(entry);
       return written;
+    }
+
+    // Records in the commit how far it holds this tab's fsync journal (every entry written so far:
+    // their changes were pending, so this snapshot has them), and notes the versions the records it
+    // writes may be at until it lands. Returns the entry to report to the journal once it has.
+    markJournal(writer, journal, written) {
+      const tab = String(this.mount.tab);
+      for (const stale of journal.staleMarks.splice(0)) if (stale !== tab) writer.unmarkJournal(stale);
+      for (const [node, prev, removed] of written) {
+        if (removed || !FS.isFile(node.mode)) continue;
+        let versions = this.uncertain.get(node);
+        if (!versions) this.uncertain.set(node, (versions = new Set()));
+        versions.add(prev ? prev.v : null);
+        versions.add(node.saved.v);
+      }
+      const mark = journal.toMark();
+      if (mark) writer.markJournal(tab, mark);
+      return mark;
     }
 
     // Whether another node's record is at `key`, so deleting it for `node` would lose that record.

@@ -217,7 +217,7 @@
         mount.changed(t);
       };
       // fsync(2) on a file or directory under the mount: save now (see Mount.fsync).
-      ops[kind].stream.fsync = () => mount.fsync();
+      ops[kind].stream.fsync = (stream) => mount.fsync(stream);
     }
     ops.dir.node.mknod = (parent, name, mode, dev) => {
       const node = adopt(base.dir.node.mknod(parent, name, mode, dev));

@@ -1,6 +1,6 @@
 // One autosync mount as JavaScript sees it, and the object autosync/_pyodide.py talks to: it ties
-// the hooks (hooks.js), the flushes (flush.js), the restore (restore.js) and the other tabs
-// (peers.js) to one directory of Emscripten's file system and one IndexedDB database.
+// the hooks (hooks.js), the flushes (flush.js), the restore (restore.js), the other tabs (peers.js)
+// and the fsync journal (journal.js) to one directory of Emscripten's file system and one IndexedDB database.
 //
 // Deciding when to flush while the event loop runs is Python's job (autosync/scheduler.py); what
 // must happen synchronously inside a file-system call -- noticing a change, starting a flush from
@@ -9,7 +9,7 @@
 (function autosyncMount(FS, lib) {
   "use strict";
 
-  const { store, tree, hooks, flush, peers, restore } = lib;
+  const { store, tree, hooks, flush, peers, journal, restore } = lib;
   const MEMFS = FS.filesystems.MEMFS;
   // Emscripten's errno for EIO, returned by fsync when a flush could not even be started.
   const EIO = 29;
@@ -31,7 +31,7 @@
   }
 
   class Mount {
-    constructor(mountpoint, dbName) {
+    constructor(mountpoint, dbName, { durableFsync = false } = {}) {
       this.mountpoint = mountpoint;
       this.dbName = dbName;
       // This tab's (or worker's) name in log records and messages.
@@ -50,6 +50,8 @@
       this.flusher = new flush.Flusher(this);
       this.stats = this.flusher.stats;
       this.peers = new peers.Peers(this);
+      // The fsync journal (durable_fsync), opened by the restore.
+      this.journal = durableFsync ? new journal.Journal(this) : null;
       this.keepConflicts = false;
       // Conflicts found while catching up, named in this tab's next log record for the other tab.
       this.conflictsToLog = [];
@@ -128,6 +130,8 @@
     }
 
     async restoreAsync(onProgress) {
+      // Before anything is read: a journal that cannot be opened fails the start at once.
+      if (this.journal) await this.journal.openOwn();
       // Asks for the directory's lock now: holding it during the restore, nobody commits meanwhile.
       this.peers.start();
       if (this.restored) {
@@ -145,6 +149,9 @@
         this.tracker.names = null;
       }
       await this.peers.settleIn(LOCK_AT_START_MS);
+      // What os.fsync journaled in tabs that are gone and no commit holds (journal.js): after
+      // catching up, so that it is checked against the newest commits.
+      if (this.journal) stats.failed.push(...(await this.journal.replay(await this.database())));
       return stats;
     }
 
@@ -187,10 +194,20 @@
       return true;
     }
 
-    // fsync(2): start a flush of everything pending now, with the strongest durability the browser
-    // offers. Returns an errno for Emscripten.
-    fsync() {
-      if (!this.running || this.tracker.count === 0) return 0;
+    // fsync(2) on `stream`: with durable_fsync, its file is on disk in the journal before this
+    // returns (journal.js); then a flush of everything pending starts, with the strongest durability
+    // the browser offers. Returns an errno for Emscripten.
+    fsync(stream) {
+      if (!this.running) return 0;
+      if (this.journal && this.journal.open && stream && stream.node && FS.isFile(stream.node.mode)) {
+        try {
+          this.journal.record(stream.node);
+        } catch (e) {
+          this.noteError(e);
+          return EIO;
+        }
+      }
+      if (this.tracker.count === 0) return 0;
       if (!this.db || !this.peers.mayWriteBlind) {
         this.flushQuietly();
         return 0;
@@ -356,6 +373,7 @@
         quota: this.storage.quota,
         refusesBlobs: this.refusesBlobs,
         locks: p.locks !== null,
+        durableFsync: !!(this.journal && this.journal.open),
       };
     }
 
@@ -424,6 +442,7 @@
       if (this.removeListeners) this.removeListeners();
       this.removeListeners = null;
       this.peers.stop();
+      if (this.journal) this.journal.close();
       this.tracker.wake();
       this.ops.swapAll(this.root, this.ops.theirs);
       this.forgetDatabase();
@@ -510,14 +529,18 @@
     // For tests: failures injected into real transactions (store.js).
     faults: store.faults,
     hasIndexedDB: () => typeof indexedDB !== "undefined" && indexedDB !== null,
-    attach(mountpoint, dbName) {
+    canJournal: journal.available,
+    // `options.durableFsync`: journal fsync'd files (journal.js); start() fails where it cannot.
+    attach(mountpoint, dbName, options = {}) {
       let existing = collectMounts().find((m) => m.mountpoint === mountpoint && m.autosync);
       if (existing) {
         existing = existing.autosync;
         existing.reattach();
+        if (options.durableFsync && !existing.journal) existing.journal = new journal.Journal(existing);
+        if (!options.durableFsync) existing.journal = null;
         return existing;
       }
-      const mount = new Mount(mountpoint, dbName);
+      const mount = new Mount(mountpoint, dbName, options);
       mount.root.mount.autosync = mount;
       return mount;
     },

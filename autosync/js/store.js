@@ -543,17 +543,21 @@
 
     putNode(key, record) {
       this.nodes.put(record, key);
+      this.counted();
+    }
+
+    putRoot(record) {
+      this.meta.put(record, "root");
+      this.counted();
+    }
+
+    counted() {
       this.stats.puts++;
       if (this.stats.puts === this.failAt) {
         // The second add of one key is refused by IndexedDB itself, mid-transaction.
         this.meta.add(0, ["fault"]);
         this.meta.add(0, ["fault"]);
       }
-    }
-
-    putRoot(record) {
-      this.meta.put(record, "root");
-      this.stats.puts++;
     }
 
     deleteNode(key) {
@@ -637,6 +641,16 @@
       this.logRequest = this.tx.objectStore(LOG).add(entry);
     }
 
+    // This tab's fsync journal (journal.js): the commit holds its entries up to `seq`.
+    markJournal(tab, seq) {
+      this.meta.put(seq, ["journal", String(tab)]);
+    }
+
+    // The mark of a journal that no longer exists.
+    unmarkJournal(tab) {
+      this.meta.delete(["journal", String(tab)]);
+    }
+
     // Drops log records below `below` (others have had time to read them; a tab further behind
     // reads everything again, see peers.js).
     trimLog(below) {
@@ -680,6 +694,15 @@
       head,
     ]);
     return { format, root, logFloor: floor || 0, nodes, legacy, logHead };
+  }
+
+  // How far commits hold each tab's fsync journal (journal.js): tab -> last entry held.
+  async function readJournalMarks(db) {
+    const tx = db.transaction([META], "readonly");
+    const range = IDBKeyRange.bound(["journal"], ["journal", []]);
+    const meta = tx.objectStore(META);
+    const [keys, values] = await Promise.all([requestPromise(meta.getAllKeys(range)), requestPromise(meta.getAll(range))]);
+    return new Map(keys.map((key, i) => [String(key[1]), Number.isSafeInteger(values[i]) ? values[i] : 0]));
   }
 
   // Why a format record cannot be read, or null. Only this makes a restore fail as a whole.
@@ -1009,6 +1032,7 @@
     formatProblem,
     readNodes,
     readChanges,
+    readJournalMarks,
     readRecords,
     readChunks,
     readFiles,

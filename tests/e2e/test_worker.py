@@ -39,3 +39,38 @@ def test_files_written_in_a_worker_survive_a_kill_and_reach_the_page(session):
         " db.execute('pragma integrity_check').fetchone()[0],"
         " open('/data/from-worker.txt').read()]"
     ) == [100, "ok", "worker"]
+
+
+def test_durable_fsync_in_a_worker_keeps_a_file_no_commit_could_save_before_a_kill(session):
+    # Another tab holds the directory's Web Lock and never lets go (as a tab running Python that
+    # never yields would): the worker's commits must wait for it, so when the browser is killed
+    # right after os.fsync returns, only the journal in the Origin Private File System has the file.
+    holder = session.open()
+    holder.raw.evaluate(
+        "() => { navigator.locks.request('autosync:/data', () => new Promise(() => {})); }"
+    )
+    never = 10**6
+    page = session.start(never, never, worker=True, another_tab=True, durable_fsync=True)
+    assert page.python(
+        "import os, autosync\n"
+        "fd = os.open('/data/synced.txt', os.O_WRONLY | os.O_CREAT, 0o644)\n"
+        "os.write(fd, b'fsynced in a worker')\n"
+        "os.fsync(fd)\n"
+        "os.close(fd)\n"
+        "[autosync.status().durable_fsync, autosync.status().state]"
+    ) == [True, "waiting"]
+    session.browser.kill()
+
+    # Without the journal (a page's main thread), the file is not there: no commit landed.
+    page = session.restart(debounce_ms=never, max_wait_ms=never)
+    assert page.python("import os\nos.path.exists('/data/synced.txt')") is False
+    page = session.start(never, never, worker=True, another_tab=True, durable_fsync=True)
+    assert page.python(
+        "import autosync\n"
+        "await autosync.flush()\n"
+        "[open('/data/synced.txt').read(), autosync.status().restored['failed']]"
+    ) == ["fsynced in a worker", []]
+    session.browser.kill()
+
+    page = session.restart(debounce_ms=never, max_wait_ms=never)
+    assert page.python("open('/data/synced.txt').read()") == "fsynced in a worker"

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync as fsReaddirSync, statSync as fsStatSync } fr
 import vm from "node:vm";
 import { loadPyodide } from "pyodide";
 
-export const MODULES = ["store", "tree", "hooks", "flush", "peers", "restore", "mount"];
+export const MODULES = ["store", "tree", "hooks", "flush", "peers", "journal", "restore", "mount"];
 
 export function source(name) {
   return readFileSync(new URL(`../../autosync/js/${name}.js`, import.meta.url), "utf8");
@@ -31,9 +31,9 @@ export async function tab() {
 // flush() and the write path save). Rejects with `kind` if the restore fails; `restoredOut`, if
 // given, receives the restore's counts.
 // `name`: the database, if not the one for `path`.
-export async function start(runtime, path, { keepConflicts = false, restoredOut = null, name = null } = {}) {
+export async function start(runtime, path, { keepConflicts = false, restoredOut = null, name = null, durableFsync = false } = {}) {
   if (!runtime.FS.analyzePath(path).exists) runtime.FS.mkdirTree(path);
-  const m = runtime.api.attach(path, name || `autosync:${path}`);
+  const m = runtime.api.attach(path, name || `autosync:${path}`, { durableFsync });
   const outcome = await m.restore(null);
   if (outcome.error) throw Object.assign(new Error(outcome.error), { kind: outcome.kind });
   if (restoredOut) Object.assign(restoredOut, outcome.value);
@@ -115,4 +115,114 @@ export function installAutosync(pyodide) {
 
 function require_fs() {
   return { readdirSync: fsReaddirSync, statSync: fsStatSync };
+}
+
+// A stand-in for the Origin Private File System as a dedicated worker sees it (Node has none):
+// directories, files, and synchronous access handles that lock their file until closed, as
+// Chromium's do. install() puts it where journal.js looks (navigator.storage.getDirectory).
+export class Opfs {
+  constructor() {
+    this.root = new OpfsDirectory();
+  }
+  install() {
+    globalThis.FileSystemSyncAccessHandle = OpfsSyncHandle;
+    const nav = globalThis.navigator || (globalThis.navigator = {});
+    nav.storage = { ...(nav.storage || {}), getDirectory: async () => this.root };
+  }
+  uninstall() {
+    delete globalThis.FileSystemSyncAccessHandle;
+    if (globalThis.navigator && globalThis.navigator.storage) delete globalThis.navigator.storage.getDirectory;
+  }
+  // The files under `path` (names), name -> bytes.
+  files(...path) {
+    let dir = this.root;
+    for (const name of path) dir = dir.children.get(name);
+    const out = new Map();
+    if (dir) for (const [name, entry] of dir.children) if (entry.kind === "file") out.set(name, entry.data);
+    return out;
+  }
+}
+
+function domError(name, message) {
+  return Object.assign(new Error(message), { name });
+}
+
+class OpfsDirectory {
+  constructor() {
+    this.kind = "directory";
+    this.children = new Map();
+  }
+  async getDirectoryHandle(name, { create = false } = {}) {
+    return this.child(name, create, OpfsDirectory);
+  }
+  async getFileHandle(name, { create = false } = {}) {
+    return this.child(name, create, OpfsFile);
+  }
+  child(name, create, Kind) {
+    let entry = this.children.get(name);
+    if (!entry) {
+      if (!create) throw domError("NotFoundError", `${name} not found`);
+      this.children.set(name, (entry = new Kind()));
+    }
+    if (!(entry instanceof Kind)) throw domError("TypeMismatchError", `${name} is of another kind`);
+    return entry;
+  }
+  async removeEntry(name) {
+    const entry = this.children.get(name);
+    if (!entry) throw domError("NotFoundError", `${name} not found`);
+    if (entry.locked) throw domError("NoModificationAllowedError", `${name} is in use`);
+    this.children.delete(name);
+  }
+  async *entries() {
+    for (const pair of [...this.children]) yield pair;
+  }
+}
+
+class OpfsFile {
+  constructor() {
+    this.kind = "file";
+    this.data = new Uint8Array(0);
+    this.locked = false;
+  }
+  async createSyncAccessHandle() {
+    if (this.locked) throw domError("NoModificationAllowedError", "the file is open elsewhere");
+    this.locked = true;
+    return new OpfsSyncHandle(this);
+  }
+}
+
+class OpfsSyncHandle {
+  constructor(file) {
+    this.file = file;
+    this.flushes = 0;
+  }
+  bytes(buffer) {
+    return buffer instanceof ArrayBuffer ? new Uint8Array(buffer) : new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  }
+  read(buffer, { at = 0 } = {}) {
+    const out = this.bytes(buffer);
+    const n = Math.max(0, Math.min(out.byteLength, this.file.data.byteLength - at));
+    out.set(this.file.data.subarray(at, at + n));
+    return n;
+  }
+  write(buffer, { at = 0 } = {}) {
+    const bytes = this.bytes(buffer);
+    if (at + bytes.byteLength > this.file.data.byteLength) this.truncate(at + bytes.byteLength);
+    this.file.data.set(bytes, at);
+    return bytes.byteLength;
+  }
+  truncate(size) {
+    const data = new Uint8Array(size);
+    data.set(this.file.data.subarray(0, Math.min(size, this.file.data.byteLength)));
+    this.file.data = data;
+  }
+  getSize() {
+    return this.file.data.byteLength;
+  }
+  flush() {
+    this.flushes++;
+  }
+  close() {
+    this.file.locked = false;
+  }
 }

@@ -159,6 +159,21 @@ async def test_bad_mount_points_are_refused_and_nothing_is_lost(selenium):
 
 
 @run_in_pyodide(packages=["autosync"])
+def test_durable_fsync_outside_a_dedicated_worker_is_refused(selenium):
+    import pytest
+
+    import autosync
+
+    # Node and a page's main thread have no synchronous access to the Origin Private File System.
+    with pytest.raises(
+        autosync.ConfigError,
+        match=r"durable_fsync=True \(argument\) needs .* in dedicated Web Workers only",
+    ):
+        autosync.start("/t-durable", durable_fsync=True)
+    assert "/t-durable" not in [mount.path for mount in autosync.mounts()]
+
+
+@run_in_pyodide(packages=["autosync"])
 async def test_data_from_a_newer_format_is_refused_and_left_untouched(selenium):
     import os
 

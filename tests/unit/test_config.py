@@ -151,6 +151,19 @@ def test_conflict_and_persistence_settings_from_every_source(tmp_path):
     assert s.persist == "auto"
 
 
+def test_durable_fsync_from_every_source(tmp_path):
+    assert resolve({"path": "/data"}, environ={}).durable_fsync is False
+    f = write(tmp_path, 'path = "/d"\ndurable_fsync = true\n')
+    assert resolve({}, environ={}, config_file=f).durable_fsync is True
+    s = resolve({}, environ={"AUTOSYNC_PATH": "/d", "AUTOSYNC_DURABLE_FSYNC": "yes"})
+    assert (s.durable_fsync, s.sources["durable_fsync"]) == (
+        True,
+        "environment variable AUTOSYNC_DURABLE_FSYNC",
+    )
+    with pytest.raises(ConfigError, match="durable_fsync"):
+        resolve({"path": "/d", "durable_fsync": "often"}, environ={})
+
+
 def test_bad_persist_value_names_the_choices():
     with pytest.raises(
         ConfigError, match=r"persist: expected true, false or 'auto', got 'sometimes'"

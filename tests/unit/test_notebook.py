@@ -52,7 +52,7 @@ class Runtime:
         monkeypatch.setattr(_pyodide, "can_run_sync", lambda: self.jspi)
         monkeypatch.setattr(_pyodide, "run_sync", self.loop.run_until_complete)
 
-    def backend(self, mountpoint: str, db_name: str) -> Backend:
+    def backend(self, mountpoint: str, db_name: str, *, durable_fsync: bool = False) -> Backend:
         backend = Backend()
         self.configure_backend(backend)
         self.backends.append(backend)
