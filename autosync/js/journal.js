@@ -166,7 +166,8 @@
         parts = [bytes];
       }
       const entry = encode(header, parts);
-      this.handle.write(entry, { at: this.size });
+      // A short write (the origin's quota) leaves a torn entry, which the next one overwrites.
+      if (this.handle.write(entry, { at: this.size }) !== entry.byteLength) throw new Error("the fsync journal could not be written in full (is the storage full?)");
       this.handle.flush();
       this.size += entry.byteLength;
       this.seq = header.seq;

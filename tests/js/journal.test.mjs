@@ -166,3 +166,18 @@ test("a running tab's journal is left to it", async () => {
   ma.detach();
   mb.detach();
 });
+
+test("fsync fails with EIO when the journal cannot be written, and the change is saved as before", async () => {
+  const dir = `/j${++serial}`;
+  const ma = await start(a, dir, { durableFsync: true });
+  const write = ma.journal.handle.write;
+  // A full origin: OPFS writes what fits, here nothing.
+  ma.journal.handle.write = () => 0;
+  assert.equal(writeAndFsync(a, `${dir}/f.txt`, text("not durable")), 29);
+  ma.journal.handle.write = write;
+  await flush(ma);
+  ma.detach();
+  const mb = await start(b, dir);
+  assert.equal(read(b, `${dir}/f.txt`), "not durable");
+  mb.detach();
+});

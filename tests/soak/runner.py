@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -146,14 +147,40 @@ class Counts:
 # ---------------------------------------------------------------- where the tabs run
 
 
-class PageTarget:
-    """A Chromium page (demo.browser.Page)."""
+# A call into a page that has not answered after this long is taken as a hang (a loop that never
+# ends): the browser is killed, which makes the call fail, and the seed fails saying so. The
+# slowest honest call (a restore of the soak's tree, a flush waiting for the other tab) takes
+# seconds.
+HANG_S = 120.0
 
-    def __init__(self, page: Any) -> None:
+
+class PageTarget:
+    """A Chromium page (demo.browser.Page); ``on_hang`` kills its browser."""
+
+    def __init__(self, page: Any, on_hang: Callable[[], None]) -> None:
         self.page = page
+        self.on_hang = on_hang
 
     def python(self, code: str) -> Any:
-        return self.page.python(code + "\n_out")
+        hung = threading.Event()
+
+        def fire() -> None:
+            hung.set()
+            self.on_hang()
+
+        watchdog = threading.Timer(HANG_S, fire)
+        watchdog.start()
+        try:
+            return self.page.python(code + "\n_out")
+        except Exception as e:
+            if hung.is_set():
+                raise RuntimeError(
+                    f"the page did not answer within {HANG_S:.0f} s (it hangs: a loop that never "
+                    "ends?); the browser was killed"
+                ) from e
+            raise
+        finally:
+            watchdog.cancel()
 
 
 class ChromiumEnv:
@@ -172,10 +199,14 @@ class ChromiumEnv:
         out: list[Target] = []
         for i in range(tabs):
             page = self.browser.open_another(self.url) if i else self.browser.open(self.url)
-            target = PageTarget(page)
+            target = PageTarget(page, self.hang)
             target.python(prelude())
             out.append(target)
         return out
+
+    def hang(self) -> None:
+        self.killed = True
+        self.browser.kill()
 
     def crash(self, tabs: Sequence[Target], step: dict[str, Any], tab: int) -> Crash:
         started = start_flushes(tabs, step, tab, "_soak.flush_later()")
