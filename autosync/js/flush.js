@@ -113,7 +113,7 @@
       try {
         written = this.snapshot(writer, taken, whole, conflicts);
         this.trim(writer);
-        if (journal) mark = this.markJournal(writer, journal, written);
+        if (journal) mark = this.markJournal(writer, journal, written, this.inflight.size === 0);
       } catch (e) {
         writer.abort();
         throw this.failed(taken, written, e, conflicts);
@@ -269,10 +269,12 @@
       return written;
     }
 
-    // Records in the commit how far it holds this tab's fsync journal (every entry written so far:
-    // their changes were pending, so this snapshot has them), and notes the versions the records it
-    // writes may be at until it lands. Returns the entry to report to the journal once it has.
-    markJournal(writer, journal, written) {
+    // Records in the commit how far it holds this tab's fsync journal, and notes the versions the
+    // records it writes may be at until it lands. Returns the entry to report to the journal once it
+    // has. Only a flush `alone` (no other one under way) holds every entry written so far: their
+    // changes were then either committed or pending, so in this snapshot. An earlier flush still
+    // under way may hold some of them and fail, giving them back to a later flush.
+    markJournal(writer, journal, written, alone) {
       const tab = String(this.mount.tab);
       for (const stale of journal.staleMarks.splice(0)) if (stale !== tab) writer.unmarkJournal(stale);
       for (const [node, prev, removed] of written) {
@@ -282,7 +284,7 @@
         versions.add(prev ? prev.v : null);
         versions.add(node.saved.v);
       }
-      const mark = journal.toMark();
+      const mark = alone ? journal.toMark() : 0;
       if (mark) writer.markJournal(tab, mark);
       return mark;
     }

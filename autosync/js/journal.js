@@ -26,6 +26,8 @@
   const HEAD = 12;
   const DIR = "autosync-journals";
   const SUFFIX = ".journal";
+  const APPLIED = "applied";
+  const HELD = "held";
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
@@ -217,23 +219,26 @@
         this.replayed.push({ name, handle: sync });
         for (const entry of entries) found.push({ tab, ...entry });
       }
-      const marks = await store.readJournalMarks(db);
+      const { marks, writers } = await store.readJournalMarks(db);
       for (const [tab] of marks) if (!files.has(tab)) this.staleMarks.push(tab);
       found.sort((a, b) => a.header.at - b.header.at || a.header.seq - b.header.seq);
       let applied = 0;
+      // Nodes this replay changed: a later entry of the same file goes over the earlier one.
+      const replayed = new Set();
       for (const entry of found) {
         if (entry.header.seq <= (marks.get(entry.tab) || 0)) continue;
-        const problem = this.apply(entry);
-        if (problem) problems.push(problem);
-        else applied++;
+        const outcome = this.apply(entry, replayed, writers);
+        if (outcome === APPLIED) applied++;
+        else if (outcome !== HELD) problems.push(outcome);
       }
       // Nothing for a commit to hold: the journals can go now.
       if (!applied) this.covered(0);
       return problems;
     }
 
-    // Applies one entry not held by any commit; returns a problem to report, or null.
-    apply({ tab, header, bytes }) {
+    // Applies one entry past its journal's mark: APPLIED, HELD (a later commit of the same tab holds
+    // it: a commit without a mark, taken while another was under way), or a problem to report.
+    apply({ tab, header, bytes }, replayed, writers) {
       const mount = this.mount;
       const reg = mount.registry;
       const shown = header.path.join("/");
@@ -242,9 +247,10 @@
       let node = reg.get(header.id);
       if (node && !tree.inTree(node, mount.root)) node = undefined;
       const stored = node && node.saved ? node.saved.v : null;
-      if (node && mount.tracker.nodes.has(node)) {
+      if (node && mount.tracker.nodes.has(node) && !replayed.has(node)) {
         return `${shown}: saved by os.fsync in a tab or worker that closed before committing it, and changed here while the restore ran: this change is kept`;
       }
+      if (node && !header.known.includes(stored) && writers.get(stored) === tab) return HELD;
       if (!header.known.includes(stored) || (node && !FS.isFile(node.mode))) {
         const why = `${shown}: saved by os.fsync in a tab or worker that closed before committing it, and changed in another tab since: the later commit is kept`;
         if (header.chunks) return `${why}; the fsync'd change is lost`;
@@ -260,7 +266,8 @@
         node = tree.makeNode(parent, name, header, bytes.slice(), mount.ops.adopt);
         reg.set(node, header.id);
         mount.tracker.created(node, parent, t);
-        return null;
+        replayed.add(node);
+        return APPLIED;
       }
       let contents = bytes.slice();
       if (header.chunks) {
@@ -276,7 +283,8 @@
       }
       tree.updateNode(node, header, contents);
       mount.tracker.whole(node, t);
-      return null;
+      replayed.add(node);
+      return APPLIED;
     }
 
     // The directory `path` (names) belongs in, made where missing; null if a non-directory is in

@@ -696,13 +696,21 @@
     return { format, root, logFloor: floor || 0, nodes, legacy, logHead };
   }
 
-  // How far commits hold each tab's fsync journal (journal.js): tab -> last entry held.
+  // For replaying fsync journals (journal.js): how far commits hold each tab's journal (tab -> last
+  // entry held), and which tab made each commit still in the log (version -> tab).
   async function readJournalMarks(db) {
-    const tx = db.transaction([META], "readonly");
+    const tx = db.transaction([META, LOG], "readonly");
     const range = IDBKeyRange.bound(["journal"], ["journal", []]);
     const meta = tx.objectStore(META);
-    const [keys, values] = await Promise.all([requestPromise(meta.getAllKeys(range)), requestPromise(meta.getAll(range))]);
-    return new Map(keys.map((key, i) => [String(key[1]), Number.isSafeInteger(values[i]) ? values[i] : 0]));
+    const [keys, values, log] = await Promise.all([
+      requestPromise(meta.getAllKeys(range)),
+      requestPromise(meta.getAll(range)),
+      requestPromise(tx.objectStore(LOG).getAll()),
+    ]);
+    const marks = new Map(keys.map((key, i) => [String(key[1]), Number.isSafeInteger(values[i]) ? values[i] : 0]));
+    const writers = new Map();
+    for (const record of log) if (isObject(record)) writers.set(record.v, String(record.tab));
+    return { marks, writers };
   }
 
   // Why a format record cannot be read, or null. Only this makes a restore fail as a whole.

@@ -181,3 +181,25 @@ test("fsync fails with EIO when the journal cannot be written, and the change is
   assert.equal(read(b, `${dir}/f.txt`), "not durable");
   mb.detach();
 });
+
+test("several fsyncs of one file, none committed, restore its last fsync'd version", async () => {
+  const dir = `/j${++serial}`;
+  const ma = await start(a, dir, { durableFsync: true });
+  a.FS.writeFile(`${dir}/log`, "saved;");
+  await flush(ma);
+  a.lib.store.faults.fail = 3;
+  writeAndFsync(a, `${dir}/log`, text("one;"), { position: 6, flags: "r+" });
+  await ma.flusher.settled().catch(() => {});
+  writeAndFsync(a, `${dir}/log`, text("two;"), { position: 10, flags: "r+" });
+  writeAndFsync(a, `${dir}/new`, text("new"));
+  writeAndFsync(a, `${dir}/new`, text("new, again"));
+  await kill(ma);
+  a.lib.store.faults.fail = 0;
+
+  const restored = {};
+  const mb = await start(b, dir, { durableFsync: true, restoredOut: restored });
+  assert.deepEqual(restored.failed, []);
+  assert.equal(read(b, `${dir}/log`), "saved;one;two;");
+  assert.equal(read(b, `${dir}/new`), "new, again");
+  mb.detach();
+});
