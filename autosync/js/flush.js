@@ -281,7 +281,8 @@
         if (removed || !FS.isFile(node.mode)) continue;
         let versions = this.uncertain.get(node);
         if (!versions) this.uncertain.set(node, (versions = new Set()));
-        versions.add(prev ? prev.v : null);
+        // v 0: never stored (a failed first flush leaves that, see failed()).
+        versions.add(prev && prev.v ? prev.v : null);
         versions.add(node.saved.v);
       }
       const mark = alone ? journal.toMark() : 0;

@@ -163,7 +163,8 @@
       } else {
         // All of it: the stored version may be any of those a commit under way leaves.
         const known = new Set(uncertain || []);
-        known.add(saved ? saved.v : null);
+        // v 0: never stored (a failed first flush leaves that, see flush.js failed()).
+        known.add(saved && saved.v ? saved.v : null);
         header.known = [...known];
         parts = [bytes];
       }
