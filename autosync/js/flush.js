@@ -275,8 +275,7 @@
     // changes were then either committed or pending, so in this snapshot. An earlier flush still
     // under way may hold some of them and fail, giving them back to a later flush.
     markJournal(writer, journal, written, alone) {
-      const tab = String(this.mount.tab);
-      for (const stale of journal.staleMarks.splice(0)) if (stale !== tab) writer.unmarkJournal(stale);
+      for (const stale of journal.staleMarks.splice(0)) if (stale !== journal.id) writer.unmarkJournal(stale);
       for (const [node, prev, removed] of written) {
         if (removed || !FS.isFile(node.mode)) continue;
         let versions = this.uncertain.get(node);
@@ -286,7 +285,7 @@
         versions.add(node.saved.v);
       }
       const mark = alone ? journal.toMark() : 0;
-      if (mark) writer.markJournal(tab, mark);
+      if (mark) writer.markJournal(journal.id, mark);
       return mark;
     }
 

@@ -92,6 +92,9 @@
   class Journal {
     constructor(mount) {
       this.mount = mount;
+      // "<tab>.<n>": its file's name and its mark's key. New for every journal, so that one started
+      // again in the same tab never takes the marks of an earlier one for its own.
+      this.id = `${mount.tab}.${store.randomId()}`;
       this.dir = null;
       this.handle = null;
       this.size = 0;
@@ -122,7 +125,7 @@
         const root = await globalThis.navigator.storage.getDirectory();
         const top = await root.getDirectoryHandle(DIR, { create: true });
         this.dir = await top.getDirectoryHandle(encodeURIComponent(this.mount.dbName), { create: true });
-        const file = await this.dir.getFileHandle(this.mount.tab + SUFFIX, { create: true });
+        const file = await this.dir.getFileHandle(this.id + SUFFIX, { create: true });
         this.handle = await file.createSyncAccessHandle();
         // After stop() and start() the same tab reopens its journal: what it holds stays.
         this.size = this.handle.getSize();
@@ -206,9 +209,10 @@
       const files = new Set();
       for await (const [name, handle] of this.dir.entries()) {
         if (!name.endsWith(SUFFIX)) continue;
-        const tab = name.slice(0, -SUFFIX.length);
-        files.add(tab);
-        if (tab === String(this.mount.tab) || handle.kind !== "file") continue;
+        const journal = name.slice(0, -SUFFIX.length);
+        const tab = journal.split(".")[0];
+        files.add(journal);
+        if (journal === this.id || handle.kind !== "file") continue;
         let sync;
         try {
           sync = await handle.createSyncAccessHandle();
@@ -218,16 +222,16 @@
         const entries = decode(sync);
         // Held until a commit holds what it brought, so that no other tab replays it meanwhile.
         this.replayed.push({ name, handle: sync });
-        for (const entry of entries) found.push({ tab, ...entry });
+        for (const entry of entries) found.push({ journal, tab, ...entry });
       }
       const { marks, writers } = await store.readJournalMarks(db);
-      for (const [tab] of marks) if (!files.has(tab)) this.staleMarks.push(tab);
+      for (const [journal] of marks) if (!files.has(journal)) this.staleMarks.push(journal);
       found.sort((a, b) => a.header.at - b.header.at || a.header.seq - b.header.seq);
       let applied = 0;
       // Nodes this replay changed: a later entry of the same file goes over the earlier one.
       const replayed = new Set();
       for (const entry of found) {
-        if (entry.header.seq <= (marks.get(entry.tab) || 0)) continue;
+        if (entry.header.seq <= (marks.get(entry.journal) || 0)) continue;
         const outcome = this.apply(entry, replayed, writers);
         if (outcome === APPLIED) applied++;
         else if (outcome !== HELD) problems.push(outcome);
@@ -324,7 +328,7 @@
       this.handle = null;
       const empty = this.size === 0;
       handle.close();
-      if (empty) this.dir.removeEntry(this.mount.tab + SUFFIX).catch(() => {});
+      if (empty) this.dir.removeEntry(this.id + SUFFIX).catch(() => {});
       for (const { handle: h } of this.replayed.splice(0)) h.close();
     }
   }

@@ -641,14 +641,14 @@
       this.logRequest = this.tx.objectStore(LOG).add(entry);
     }
 
-    // This tab's fsync journal (journal.js): the commit holds its entries up to `seq`.
-    markJournal(tab, seq) {
-      this.meta.put(seq, ["journal", String(tab)]);
+    // This tab's fsync journal `id` (journal.js): the commit holds its entries up to `seq`.
+    markJournal(id, seq) {
+      this.meta.put(seq, ["journal", id]);
     }
 
     // The mark of a journal that no longer exists.
-    unmarkJournal(tab) {
-      this.meta.delete(["journal", String(tab)]);
+    unmarkJournal(id) {
+      this.meta.delete(["journal", id]);
     }
 
     // Drops log records below `below` (others have had time to read them; a tab further behind
@@ -696,7 +696,7 @@
     return { format, root, logFloor: floor || 0, nodes, legacy, logHead };
   }
 
-  // For replaying fsync journals (journal.js): how far commits hold each tab's journal (tab -> last
+  // For replaying fsync journals (journal.js): how far commits hold each journal (journal id -> last
   // entry held), and which tab made each commit still in the log (version -> tab).
   async function readJournalMarks(db) {
     const tx = db.transaction([META, LOG], "readonly");

@@ -69,7 +69,7 @@ test("a file fsync'd before a kill is restored although its commit never landed"
   assert.deepEqual(restored.failed, []);
   assert.equal(read(b, `${dir}/new/f.txt`), "fsynced");
   await flush(mb);
-  assert.deepEqual([...journals(dir).keys()], [`${mb.tab}.journal`], "the replayed journal is gone once committed");
+  assert.deepEqual([...journals(dir).keys()], [`${mb.journal.id}.journal`], "the replayed journal is gone once committed");
   mb.detach();
   assert.equal(journals(dir).size, 0, "an empty journal is removed at stop");
 
@@ -201,5 +201,25 @@ test("several fsyncs of one file, none committed, restore its last fsync'd versi
   assert.deepEqual(restored.failed, []);
   assert.equal(read(b, `${dir}/log`), "saved;one;two;");
   assert.equal(read(b, `${dir}/new`), "new, again");
+  mb.detach();
+});
+
+test("a journal started again in the same tab is not taken for one a commit already holds", async () => {
+  const dir = `/j${++serial}`;
+  let ma = await start(a, dir, { durableFsync: true });
+  writeAndFsync(a, `${dir}/first`, text("first"));
+  await flush(ma);
+  ma.detach();
+  ma = await start(a, dir);
+  ma.detach();
+  ma = await start(a, dir, { durableFsync: true });
+  failNextCommit(a);
+  writeAndFsync(a, `${dir}/second`, text("second, fsynced"));
+  await kill(ma);
+
+  const restored = {};
+  const mb = await start(b, dir, { durableFsync: true, restoredOut: restored });
+  assert.deepEqual(restored.failed, []);
+  assert.equal(read(b, `${dir}/second`), "second, fsynced");
   mb.detach();
 });
