@@ -119,17 +119,19 @@
         throw this.failed(taken, written, e, conflicts);
       }
       const bytes = writer.stats.bytes;
+      const over = () => {
+        this.inflight.delete(done);
+        if (!this.inflight.size) this.uncertain.clear();
+      };
       const done = writer.commit(STALL_BASE_MS + bytes / STALL_BYTES_PER_MS).then(
         (stats) => {
-          this.inflight.delete(done);
-          if (!this.inflight.size) this.uncertain.clear();
+          over();
           this.committed(written, stats, started);
           if (journal) journal.covered(mark);
           return stats;
         },
         (e) => {
-          this.inflight.delete(done);
-          if (!this.inflight.size) this.uncertain.clear();
+          over();
           if (e && e.autosyncKind === "stalled") this.stats.stalls++;
           throw this.failed(taken, written, e, conflicts);
         }

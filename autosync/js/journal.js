@@ -224,7 +224,7 @@
         this.replayed.push({ name, handle: sync });
         for (const entry of entries) found.push({ journal, tab, ...entry });
       }
-      const { marks, writers } = await store.readJournalMarks(db);
+      const { marks, writers } = await store.readJournalMarks(db, found.length > 0);
       for (const [journal] of marks) if (!files.has(journal)) this.staleMarks.push(journal);
       found.sort((a, b) => a.header.at - b.header.at || a.header.seq - b.header.seq);
       let applied = 0;
@@ -259,18 +259,13 @@
       if (!header.known.includes(stored) || (node && !FS.isFile(node.mode))) {
         const why = `${shown}: saved by os.fsync in a tab or worker that closed before committing it, and changed in another tab since: the later commit is kept`;
         if (header.chunks) return `${why}; the fsync'd change is lost`;
-        const kept = this.keepBeside(header, bytes);
-        return kept ? `${why}; the fsync'd version is now ${kept}` : `${why}; the fsync'd version could not be placed`;
+        const kept = this.placeNew(header, bytes, true);
+        return kept ? `${why}; the fsync'd version is now ${tree.relativePath(kept, mount.root)}` : `${why}; the fsync'd version could not be placed`;
       }
-      const t = Date.now();
       if (!node) {
-        const parent = this.parentOf(header.path);
-        if (!parent) return `${shown}: saved by os.fsync in a tab or worker that closed before committing it, but its directory is now a file: not applied`;
-        let name = header.path[header.path.length - 1];
-        if (Object.prototype.hasOwnProperty.call(parent.contents, name)) name = mount.peers.conflictName(parent, name);
-        node = tree.makeNode(parent, name, header, bytes.slice(), mount.ops.adopt);
+        node = this.placeNew(header, bytes, false);
+        if (!node) return `${shown}: saved by os.fsync in a tab or worker that closed before committing it, but its directory is now a file: not applied`;
         reg.set(node, header.id);
-        mount.tracker.created(node, parent, t);
         replayed.add(node);
         return APPLIED;
       }
@@ -287,7 +282,7 @@
         }
       }
       tree.updateNode(node, header, contents);
-      mount.tracker.whole(node, t);
+      mount.tracker.whole(node, Date.now());
       replayed.add(node);
       return APPLIED;
     }
@@ -310,15 +305,17 @@
       return dir;
     }
 
-    // The fsync'd version as a new file beside where it belonged; its path, or null.
-    keepBeside(header, bytes) {
+    // The entry's file made where it belonged, or `beside` that (always, or where that name is
+    // taken) as "<name>.conflict-<n>"; the node, or null where a non-directory is in the way.
+    placeNew(header, bytes, beside) {
       const mount = this.mount;
       const parent = this.parentOf(header.path);
       if (!parent) return null;
-      const name = mount.peers.conflictName(parent, header.path[header.path.length - 1]);
-      const copy = tree.makeNode(parent, name, header, bytes.slice(), mount.ops.adopt);
-      mount.tracker.created(copy, parent, Date.now());
-      return tree.relativePath(copy, mount.root);
+      let name = header.path[header.path.length - 1];
+      if (beside || Object.prototype.hasOwnProperty.call(parent.contents, name)) name = mount.peers.conflictName(parent, name);
+      const node = tree.makeNode(parent, name, header, bytes.slice(), mount.ops.adopt);
+      mount.tracker.created(node, parent, Date.now());
+      return node;
     }
 
     // Closes this tab's journal (stop, detach): removed when nothing in it is uncommitted.

@@ -369,41 +369,29 @@
 
       tracker.paused = true;
       try {
-        // Puts, parents first: a record whose parent is not there yet waits for the next round.
-        let pending = puts;
-        for (let progress = true; pending.length && progress; ) {
-          progress = false;
-          const later = [];
-          for (const item of pending) {
-            const parent = reg.get(item.key[0]);
-            if (!parent || !(tree.inTree(parent, mount.root) || floating.has(parent)) || !FS.isDir(parent.mode)) {
-              later.push(item);
-              continue;
+        // Applies the records of `items` whose directory `parentFor` finds, in rounds until a round
+        // applies none (a record may wait for its directory's); returns the others.
+        const inRounds = (items, parentFor) => {
+          let pending = items;
+          for (let progress = true; pending.length && progress; ) {
+            progress = false;
+            const later = [];
+            for (const item of pending) {
+              const parent = parentFor(reg.get(item.key[0]));
+              if (parent && FS.isDir(parent.mode)) {
+                progress = true;
+                this.applyPut(item, parent, { writing, times, clear, lost, floating });
+              } else later.push(item);
             }
-            if (floating.has(parent)) {
-              later.push(item);
-              continue;
-            }
-            progress = true;
-            this.applyPut(item, parent, { writing, times, clear, lost, floating });
+            pending = later;
           }
-          pending = later;
-        }
+          return pending;
+        };
+        // Puts, parents first.
+        let pending = inRounds(puts, (dir) => (dir && tree.inTree(dir, mount.root) && !floating.has(dir) ? dir : null));
         // Still no parent: it was removed here. A directory this tab deleted comes back for it (and
         // its own parents with it); one brought back for an earlier record serves the later ones.
-        for (let progress = true; pending.length && progress; ) {
-          progress = false;
-          const later = [];
-          for (const item of pending) {
-            const dir = reg.get(item.key[0]);
-            const parent = !dir ? null : tree.inTree(dir, mount.root) ? dir : tracker.removed.has(dir) ? this.resurrect(dir, clear) : null;
-            if (parent && FS.isDir(parent.mode)) {
-              progress = true;
-              this.applyPut(item, parent, { writing, times, clear, lost, floating });
-            } else later.push(item);
-          }
-          pending = later;
-        }
+        pending = inRounds(pending, (dir) => (!dir ? null : tree.inTree(dir, mount.root) ? dir : tracker.removed.has(dir) ? this.resurrect(dir, clear) : null));
         for (const item of pending) mount.noteDamaged(item.key, "its directory is missing");
         for (const node of floating) {
           // Moved out of the way and not placed again: another tab removed it.
@@ -506,13 +494,14 @@
       if (node) {
         floating.delete(node);
         const here = tree.inTree(node, mount.root) && node.parent === parent && node.name === name;
-        if (!here && isDir && ((tracker.pendingOn(node) && movedHere(node)) || tree.within(parent, node))) {
+        const loop = !here && isDir && tree.within(parent, node);
+        if (!here && isDir && ((tracker.pendingOn(node) && movedHere(node)) || loop)) {
           // A directory this tab moved and has not saved since stays where this tab put it (its
           // flush is the later one), as a file does; and one the other tab moved into a directory
           // this tab has moved into it stays too: moving it there would make a loop.
           const movedThere = !node.saved || !node.saved.keys.some((k) => sameKey(k, key));
           if (movedThere) {
-            const why = tree.within(parent, node) ? `moved in another tab into ${tree.relativePath(parent, mount.root)}, which this tab moved into it` : "moved in this tab and in another tab";
+            const why = loop ? `moved in another tab into ${tree.relativePath(parent, mount.root)}, which this tab moved into it` : "moved in this tab and in another tab";
             this.conflict(node, key, record, `${why}: this tab's place is kept`, item);
           }
           node.saved = { keys: withKey(node.saved, key), chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };

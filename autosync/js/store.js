@@ -697,15 +697,16 @@
   }
 
   // For replaying fsync journals (journal.js): how far commits hold each journal (journal id -> last
-  // entry held), and which tab made each commit still in the log (version -> tab).
-  async function readJournalMarks(db) {
+  // entry held), and, with `withWriters` (there are entries to check), which tab made each commit
+  // still in the log (version -> tab).
+  async function readJournalMarks(db, withWriters) {
     const tx = db.transaction([META, LOG], "readonly");
     const range = IDBKeyRange.bound(["journal"], ["journal", []]);
     const meta = tx.objectStore(META);
     const [keys, values, log] = await Promise.all([
       requestPromise(meta.getAllKeys(range)),
       requestPromise(meta.getAll(range)),
-      requestPromise(tx.objectStore(LOG).getAll()),
+      withWriters ? requestPromise(tx.objectStore(LOG).getAll()) : [],
     ]);
     const marks = new Map(keys.map((key, i) => [String(key[1]), Number.isSafeInteger(values[i]) ? values[i] : 0]));
     const writers = new Map();

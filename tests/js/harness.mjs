@@ -117,6 +117,15 @@ function require_fs() {
   return { readdirSync: fsReaddirSync, statSync: fsStatSync };
 }
 
+// A kill of a tab with durable_fsync: mount `m` dropped without a flush (once the commits under
+// way have settled), its journal's lock released as the browser releases a dead worker's.
+export async function killWithJournal(m) {
+  await m.flusher.settled().catch(() => {});
+  m.journal.handle.close();
+  m.journal.handle = null;
+  m.detach();
+}
+
 // A stand-in for the Origin Private File System as a dedicated worker sees it (Node has none):
 // directories, files, and synchronous access handles that lock their file until closed, as
 // Chromium's do. install() puts it where journal.js looks (navigator.storage.getDirectory).

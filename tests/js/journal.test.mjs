@@ -4,7 +4,7 @@
 // same in real Chromium, with a SIGKILL: tests/e2e/test_worker.py.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { tab, start, flush, Opfs } from "./harness.mjs";
+import { tab, start, flush, killWithJournal as kill, Opfs } from "./harness.mjs";
 
 const CHUNK = 262144;
 const opfs = new Opfs();
@@ -36,14 +36,6 @@ function writeAndFsync(t, path, bytes, { position = 0, flags = "w" } = {}) {
 // The next commit of tab `t` fails, as one the browser never got to write.
 function failNextCommit(t) {
   t.lib.store.faults.fail = 1;
-}
-
-// Drops mount `m` without a flush; its journal's lock goes, as a killed worker's does.
-async function kill(m) {
-  await m.flusher.settled().catch(() => {});
-  m.journal.handle.close();
-  m.journal.handle = null;
-  m.detach();
 }
 
 const journals = (dir) => opfs.files("autosync-journals", encodeURIComponent(`autosync:${dir}`));

@@ -6,7 +6,7 @@
 // transaction aborts), so the model knows which land.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { tab, start, Opfs } from "./harness.mjs";
+import { tab, start, killWithJournal, Opfs } from "./harness.mjs";
 
 const CHUNK = 262144;
 const FILES = ["a", "b", "c"];
@@ -111,12 +111,8 @@ async function run(seed, rounds = 4, steps = 30) {
       }
       await m.flusher.settled().catch(() => {});
     }
-    await m.flusher.settled().catch(() => {});
+    await killWithJournal(m);
     t.lib.store.faults.fail = 0;
-    // The kill: no flush, the journal's lock released as a dead worker's is.
-    m.journal.handle.close();
-    m.journal.handle = null;
-    m.detach();
     log.push("kill");
   }
   m.detach();

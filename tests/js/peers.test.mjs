@@ -17,6 +17,14 @@ function pattern(size, seed) {
 
 let serial = 0;
 
+// Mount `m` learns of other tabs' commits only when it next saves (it catches up first): no
+// announcements, no polling. A test then decides when the two tabs meet.
+function hearCommitsOnlyWhenSaving(m) {
+  const hear = m.peers.onMessage.bind(m.peers);
+  m.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
+  clearInterval(m.peers.pollTimer);
+}
+
 // Another tab, loaded while `navigator` is out of Pyodide's way.
 async function thirdTab() {
   const nav = globalThis.navigator;
@@ -609,9 +617,7 @@ for (const withLocks of [true, false]) {
       await flush(ma);
       const mb = await start(b, dir);
       // b hears of a's next commit only when it next saves, after the damage below.
-      const hear = mb.peers.onMessage.bind(mb.peers);
-      mb.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
-      clearInterval(mb.peers.pollTimer);
+      hearCommitsOnlyWhenSaving(mb);
       const fa = a.FS.open(`${dir}/f.bin`, "r+");
       a.FS.write(fa, new Uint8Array(10).fill(0xaa), 0, 10, 0);
       a.FS.close(fa);
@@ -677,9 +683,7 @@ for (const withLocks of [true, false]) {
       await flush(ma);
       const mb = await start(b, dir);
       // b hears of a's next commit only when it next saves.
-      const hear = mb.peers.onMessage.bind(mb.peers);
-      mb.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
-      clearInterval(mb.peers.pollTimer);
+      hearCommitsOnlyWhenSaving(mb);
       b.FS.rmdir(`${dir}/e/b`);
       b.FS.rmdir(`${dir}/e`);
       a.FS.writeFile(`${dir}/e/b/c`, "c from a");
@@ -704,9 +708,7 @@ for (const withLocks of [true, false]) {
       a.FS.writeFile(`${dir}/e`, "e");
       await flush(ma);
       const mb = await start(b, dir);
-      const hear = mb.peers.onMessage.bind(mb.peers);
-      mb.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
-      clearInterval(mb.peers.pollTimer);
+      hearCommitsOnlyWhenSaving(mb);
       // a commits first (with Web Locks, b would save its changes before giving the lock away).
       a.FS.writeFile(`${dir}/a/new`, "new from a");
       a.FS.mkdir(`${dir}/a/sub`);
@@ -740,9 +742,7 @@ for (const withLocks of [true, false]) {
       a.FS.writeFile(`${dir}/p/f`, "f");
       await flush(ma);
       const mb = await start(b, dir);
-      const hear = mb.peers.onMessage.bind(mb.peers);
-      mb.peers.onMessage = (message) => message && message.type !== "commit" && hear(message);
-      clearInterval(mb.peers.pollTimer);
+      hearCommitsOnlyWhenSaving(mb);
       a.FS.rename(`${dir}/d`, `${dir}/p/x`);
       await flush(ma);
       b.FS.rename(`${dir}/p`, `${dir}/d/y`);
