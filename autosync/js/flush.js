@@ -167,7 +167,9 @@
         const tried = node.saved ? node.saved.keys : [];
         const keys = prev ? prev.keys.slice() : [];
         for (const key of tried) if (!keys.some((k) => sameKey(k, key))) keys.push(key);
-        node.saved = { keys, chunked: null, v: prev ? prev.v : 0, mode: prev ? prev.mode : -1, mtime: prev ? prev.mtime : -1, size: prev ? prev.size : -1 };
+        // Still moved, if it was (peers.js movedHere): the tried key is among the places only.
+        const at = prev ? prev.at || prev.keys : undefined;
+        node.saved = { keys, at, chunked: null, v: prev ? prev.v : 0, mode: prev ? prev.mode : -1, mtime: prev ? prev.mtime : -1, size: prev ? prev.size : -1 };
       }
       mount.tracker.giveBack(taken);
       for (const id of taken.orphans || []) mount.orphans.add(id);

@@ -350,7 +350,10 @@
         if (!Object.prototype.hasOwnProperty.call(parent.contents, name)) return true;
         const other = parent.contents[name];
         if (other === node) return true;
-        if (other.asid !== undefined && putIds.has(other.asid)) {
+        // Moved in the other tab too: its record puts it elsewhere, unless this tab moved it here
+        // and has not saved since -- then it stays (applyPut), and is in the way like any entry
+        // of this tab's own. Taken out, it would never come back.
+        if (other.asid !== undefined && putIds.has(other.asid) && !(tracker.pendingOn(other) && movedHere(other))) {
           keepTime(parent);
           tree.unlinkNode(other);
           floating.add(other);
@@ -504,7 +507,7 @@
             const why = loop ? `moved in another tab into ${tree.relativePath(parent, mount.root)}, which this tab moved into it` : "moved in this tab and in another tab";
             this.conflict(node, key, record, `${why}: this tab's place is kept`, item);
           }
-          node.saved = { keys: withKey(node.saved, key), chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
+          node.saved = { keys: withKey(node.saved, key), at: [key], chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
           this.track((t) => t.meta(node, Date.now()));
           return;
         }
@@ -535,7 +538,7 @@
           // Both changed it: this tab's version goes whole over the other one's (see the top); the
           // next flush deletes the other record's key if this tab keeps it elsewhere.
           this.conflict(node, key, record, "changed in this tab and in another tab: this tab's version is kept", item);
-          node.saved = { keys: withKey(node.saved, key), chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
+          node.saved = { keys: withKey(node.saved, key), at: [key], chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
           this.track((t) => t.whole(node, Date.now()));
           return;
         }
@@ -583,7 +586,10 @@
           // record with its own id, and the other's chunks go with the next flush.
           this.conflict(local, key, record, `created in this tab and, as a ${kindOf(record.mode)}, in another tab: this tab's ${kindOf(local.mode)} is kept`, item);
           mount.orphans.add(record.id);
-          local.saved = { keys: withKey(local.saved, key), chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
+          // The other tab's record is among the places to delete, but not where this tab's
+          // directory was stored: one this tab moved here still counts as moved (movedHere).
+          const at = local.saved ? local.saved.at || local.saved.keys : undefined;
+          local.saved = { keys: withKey(local.saved, key), at, chunked: null, v: record.v, mode: local.mode, mtime: tree.mtimeOf(local), size: -1 };
           this.track((t) => t.meta(local, Date.now()));
           return;
         } else {
@@ -794,11 +800,12 @@
   }
 
   // Whether `node`, in the tree, stands somewhere other than where it was last stored: moved here
-  // and not saved since.
+  // and not saved since. Where it was stored is `saved.at` if known apart from the places its
+  // record may be (`saved.keys`, which may also name another tab's record this tab goes over).
   function movedHere(node) {
     if (!node.saved || node.parent === node) return false;
     const id = node.parent.asid;
-    return !node.saved.keys.some((k) => k[0] === id && k[1] === node.name);
+    return !(node.saved.at || node.saved.keys).some((k) => k[0] === id && k[1] === node.name);
   }
 
   // The keys of `saved` (every place its record may be stored, each deleted by the next flush unless

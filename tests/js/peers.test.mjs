@@ -757,5 +757,43 @@ for (const withLocks of [true, false]) {
       }
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    // Found by the two-tab soak (seed 1466782145): b moved directory c/d to c/a and put a new
+    // directory at c/d, while a saved c/d again (a child added) and a new file at c/a. Applying a's
+    // commit, b took its moved directory out of the way of a's file (its id was among a's puts) and
+    // never put it back: its flush stored the new directory over its record, and its children
+    // stayed stored under a directory no record names.
+    for (const fileFirst of [true, false]) {
+      test(`a directory moved here onto a name where another tab made a file stays where this tab put it (${fileFirst ? "file" : "directory"} saved first)`, async () => {
+        const dir = `/p${++serial}`;
+        const ma = await start(a, dir);
+        a.FS.mkdirTree(`${dir}/c/d`);
+        a.FS.writeFile(`${dir}/c/d/a`, "a");
+        await flush(ma);
+        const mb = await start(b, dir);
+        hearCommitsOnlyWhenSaving(mb);
+        if (fileFirst) a.FS.writeFile(`${dir}/c/a`, "file from a");
+        a.FS.writeFile(`${dir}/c/d/b`, "b");
+        if (!fileFirst) a.FS.writeFile(`${dir}/c/a`, "file from a");
+        await flush(ma);
+        b.FS.rename(`${dir}/c/d`, `${dir}/c/a`);
+        b.FS.mkdir(`${dir}/c/x`);
+        b.FS.rename(`${dir}/c/x`, `${dir}/c/d`);
+        await flush(mb);
+        assert.deepEqual(mb.damaged, [], "nothing reported missing in b");
+        assert.equal(read(b, `${dir}/c/a/a`), "a");
+        assert.equal(read(b, `${dir}/c/a/b`), "b");
+        assert.deepEqual(list(b, `${dir}/c/d`), []);
+        assert.ok(mb.peers.conflicts.some((c) => c.path === "c/a"), "b reports the file it went over");
+        const [c, mc] = await atRest(ma, mb, dir);
+        for (const t of [a, c]) {
+          assert.deepEqual(list(t, `${dir}/c`), ["a", "d"]);
+          assert.equal(read(t, `${dir}/c/a/a`), "a");
+          assert.equal(read(t, `${dir}/c/a/b`), "b");
+          assert.deepEqual(list(t, `${dir}/c/d`), []);
+        }
+        for (const m of [ma, mb, mc]) m.detach();
+      });
+    }
   });
 }
