@@ -29,6 +29,13 @@
       // With an fsync journal: node -> the versions its stored record may be at while flushes that
       // wrote it are under way (the one before and each one written), for journal.js.
       this.uncertain = new Map();
+      // Each flush under way -> node -> what it changed of the node: the places its record was
+      // deleted from (`keys`) and the chunks changed since the snapshot before (`chunks`, null for
+      // all). A later flush writes them again: were an earlier one to fail and the later one to
+      // commit, the later record would otherwise lie over chunks of the version before the failed
+      // flush -- a file made of two versions -- or leave the node stored under its old name too.
+      // (Once a flush has failed, failed() makes the next save of its nodes whole.)
+      this.flying = new Map();
       // The newest log key this tab knows of, and the lowest still kept.
       this.logKey = 0;
       this.logFloor = 0;
@@ -110,8 +117,9 @@
       const journal = this.mount.journal && this.mount.journal.open ? this.mount.journal : null;
       let written = [];
       let mark = 0;
+      const changes = new Map();
       try {
-        written = this.snapshot(writer, taken, whole, conflicts);
+        written = this.snapshot(writer, taken, whole, conflicts, changes);
         this.trim(writer);
         if (journal) mark = this.markJournal(writer, journal, written, this.inflight.size === 0);
       } catch (e) {
@@ -121,6 +129,7 @@
       const bytes = writer.stats.bytes;
       const over = () => {
         this.inflight.delete(done);
+        this.flying.delete(done);
         if (!this.inflight.size) this.uncertain.clear();
       };
       const done = writer.commit(STALL_BASE_MS + bytes / STALL_BYTES_PER_MS).then(
@@ -137,6 +146,7 @@
         }
       );
       this.inflight.add(done);
+      this.flying.set(done, changes);
       return done;
     }
 
@@ -185,8 +195,9 @@
     }
 
     // Writes the changes `taken` into `writer`; returns [node, previous saved state, removed] for
-    // every node whose saved state it changed, for failed() to undo.
-    snapshot(writer, taken, whole, conflicts) {
+    // every node whose saved state it changed, for failed() to undo. Notes in `changes` what it
+    // changed of each node (see this.flying).
+    snapshot(writer, taken, whole, conflicts, changes) {
       const mount = this.mount;
       const reg = mount.registry;
       const root = mount.root;
@@ -200,6 +211,15 @@
         writer.deleteNode(key);
         dels.push(key);
       };
+      // Every place `node`'s record may be: as this tab knows it, and as flushes under way found it.
+      const placesOf = (node, saved) => {
+        const keys = saved ? saved.keys.slice() : [];
+        for (const flight of this.flying.values()) {
+          const c = flight.get(node);
+          if (c) for (const k of c.keys) if (!keys.some((o) => sameKey(o, k))) keys.push(k);
+        }
+        return keys;
+      };
 
       taken.orphans = [...mount.orphans];
       mount.orphans.clear();
@@ -210,7 +230,7 @@
           reg.forget(node);
           continue;
         }
-        for (const key of prev.keys) deleteKey(key, node);
+        for (const key of placesOf(node, prev)) deleteKey(key, node);
         // A node without an id (one that gave its id up, peers.js takeOwnId) has no chunks of its own.
         if (!FS.isDir(node.mode) && !FS.isLink(node.mode) && node.asid !== undefined) writer.deleteChunks(node.asid, 0);
         node.saved = undefined;
@@ -233,7 +253,8 @@
         }
         planned.add(node);
         const key = node === root ? null : reg.keyOf(node);
-        if (node.saved) for (const old of node.saved.keys) if (!key || !sameKey(old, key)) deleteKey(old, node);
+        if (node !== root) changes.set(node, { keys: node.saved ? node.saved.keys : [], chunks: undefined });
+        for (const old of placesOf(node, node.saved)) if (!key || !sameKey(old, key)) deleteKey(old, node);
         plan.push([node, chunks, key]);
       };
       for (const [node, chunks] of taken.nodes) place(node, chunks);
@@ -251,8 +272,10 @@
           // Only some chunks if the stored copy is known to be this file's, chunked, and the
           // flush may rely on what this tab knows of the store.
           const partial = !whole && prev && prev.chunked === true && chunkedNow;
-          const list = partial ? chunks || (chunks === null ? null : []) : null;
+          const list = partial ? this.withFlying(node, chunks === undefined ? [] : chunks) : null;
           const data = writer.fileData(id, bytes, list, !!prev && prev.chunked === chunkedNow);
+          // Its own chunks only: those of the flushes under way are theirs.
+          changes.get(node).chunks = list === null ? null : chunks || [];
           writer.putNode(key, { id, mode: node.mode, mtime, v, ...data });
           saved.chunked = chunkedNow;
           saved.size = bytes.byteLength;
@@ -299,6 +322,20 @@
       if (!parent || !parent.contents || !Object.prototype.hasOwnProperty.call(parent.contents, key[1])) return false;
       const other = parent.contents[key[1]];
       return other !== node && !!other.saved && other.saved.keys.some((k) => sameKey(k, key));
+    }
+
+    // The chunks of `node` to write: those changed since the last snapshot (`chunks`, null for
+    // all) and those flushes under way wrote.
+    withFlying(node, chunks) {
+      let all = chunks;
+      for (const flight of this.flying.values()) {
+        const c = flight.get(node);
+        if (!c || c.chunks === undefined) continue;
+        if (all === null || c.chunks === null) return null;
+        if (all === chunks) all = new Set(chunks);
+        for (const i of c.chunks) all.add(i);
+      }
+      return all;
     }
 
     // Drops old log records now and then; the log only serves tabs that are behind.

@@ -232,6 +232,37 @@ test("a flush with a refused request commits nothing and keeps every change pend
   assert.equal(Buffer.from(again.fs.readFile(`${path}/new`)).toString(), "n");
 });
 
+// Two flushes under way (the write path, fsync): IndexedDB commits the later one even if the
+// earlier one fails. The later one's snapshot must hold by itself.
+test("a flush that fails while a later one commits leaves no file made of two versions, no entry under two names", async () => {
+  const path = newPath();
+  const m = await start(t, path);
+  const chunk = m.chunkSize;
+  const size = 3 * chunk;
+  t.FS.writeFile(`${path}/big`, new Uint8Array(size).fill(1));
+  t.FS.mkdir(`${path}/d`);
+  await flush(m);
+  const overwrite = (at, value) => {
+    const stream = t.FS.open(`${path}/big`, "r+");
+    t.FS.write(stream, new Uint8Array(10).fill(value), 0, 10, at);
+    t.FS.close(stream);
+  };
+  overwrite(0, 2);
+  t.FS.rename(`${path}/d`, `${path}/e`);
+  t.api.faults.fail = 1;
+  const first = m.flusher.issue({});
+  overwrite(2 * chunk, 3);
+  t.FS.utime(`${path}/e`, 5000, 5000);
+  const second = m.flusher.issue({});
+  await assert.rejects(first, /ConstraintError/);
+  await second;
+  const { fs, m: back } = await reloaded(path);
+  assert.deepEqual(back.damaged, []);
+  assert.deepEqual(fs.readdir(path).sort(), [".", "..", "big", "e"]);
+  assert.ok(Buffer.compare(Buffer.from(fs.readFile(`${path}/big`)), Buffer.from(t.FS.readFile(`${path}/big`))) === 0, "big as the later flush saw it");
+  await flush(m);
+});
+
 test("a flush whose transaction never settles is given up on; the next one saves", async () => {
   const path = newPath();
   const m = await start(t, path);
