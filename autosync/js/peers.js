@@ -422,7 +422,15 @@
         for (const item of [...dels, ...puts]) {
           const parent = reg.get(item.key[0]);
           const here = parent && parent.contents && Object.prototype.hasOwnProperty.call(parent.contents, item.key[1]) ? parent.contents[item.key[1]] : null;
-          if (!item.record && here && here.saved && here.saved.keys.some((k) => sameKey(k, item.key))) gone.push([depth(here), here, item.key]);
+          const storedHere = here && here.saved && here.saved.keys.some((k) => sameKey(k, item.key));
+          if (!item.record && storedHere) gone.push([depth(here), here, item.key]);
+          if (item.record && storedHere && item.record.id !== here.asid && tracker.pendingOn(here)) {
+            // This tab's entry, stored here, stays (its changes keep it: see clear) while another
+            // tab put another entry in its place, deleting its record and maybe its chunks: the
+            // next flush writes it whole, never as some chunks over what is no longer stored.
+            here.saved = { ...here.saved, chunked: null };
+            if (FS.isFile(here.mode)) this.track((t) => t.whole(here, Date.now()));
+          }
           // Moved away in this tab since it was stored there (a rename not saved yet), and its
           // record there deleted by the other tab, or replaced by another entry's (a deletion and
           // a new entry of that name in one commit): the other tab deleted it, and its chunks with

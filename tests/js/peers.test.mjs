@@ -795,5 +795,32 @@ for (const withLocks of [true, false]) {
         for (const m of [ma, mb, mc]) m.detach();
       });
     }
+
+    // Found by the two-tab soak (seed 1581640122): a renamed a symlink over a chunked file, which
+    // deleted the file's record and chunks; b had deleted the symlink and changed one chunk of the
+    // file. b kept its file but still took the stored copy for its own, and saved that one chunk:
+    // stored without the others.
+    test("a file changed here whose record another tab replaced by another entry is saved whole", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      a.FS.writeFile(`${dir}/f`, pattern(3 * CHUNK, 5));
+      a.FS.symlink("nowhere", `${dir}/s`);
+      await flush(ma);
+      const mb = await start(b, dir);
+      hearCommitsOnlyWhenSaving(mb);
+      a.FS.rename(`${dir}/s`, `${dir}/f`);
+      await flush(ma);
+      b.FS.unlink(`${dir}/s`);
+      writeAt(b, `${dir}/f`, pattern(100, 9), 2 * CHUNK + 10);
+      const mine = b.FS.readFile(`${dir}/f`);
+      await flush(mb);
+      assert.ok(same(b.FS.readFile(`${dir}/f`), mine), "b keeps its file");
+      const [c, mc] = await atRest(ma, mb, dir);
+      for (const t of [a, c]) {
+        assert.deepEqual(list(t, dir), ["f"]);
+        assert.ok(same(t.FS.readFile(`${dir}/f`), mine), "b's version, whole");
+      }
+      for (const m of [ma, mb, mc]) m.detach();
+    });
   });
 }
