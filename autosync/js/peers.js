@@ -423,11 +423,16 @@
           const parent = reg.get(item.key[0]);
           const here = parent && parent.contents && Object.prototype.hasOwnProperty.call(parent.contents, item.key[1]) ? parent.contents[item.key[1]] : null;
           const storedHere = here && here.saved && here.saved.keys.some((k) => sameKey(k, item.key));
-          if (!item.record && storedHere) gone.push([depth(here), here, item.key]);
-          if (item.record && storedHere && item.record.id !== here.asid && tracker.pendingOn(here)) {
-            // This tab's entry, stored here, stays (its changes keep it: see clear) while another
-            // tab put another entry in its place, deleting its record and maybe its chunks: the
-            // next flush writes it whole, never as some chunks over what is no longer stored.
+          // Another tab put another entry where this one is stored: it deleted this one there.
+          const replaced = storedHere && item.record && item.record.id !== here.asid;
+          if (storedHere && (!item.record || (replaced && !tracker.pendingOn(here)))) {
+            // (An entry with no changes here is out of the way already, unless the other tab's
+            // entry stays elsewhere in this tab: a directory this tab moved.)
+            gone.push([depth(here), here, item.key]);
+          } else if (replaced) {
+            // This tab's entry stays (its changes keep it: see clear), its record and maybe its
+            // chunks deleted: the next flush writes it whole, never as some chunks over what is
+            // no longer stored.
             here.saved = { ...here.saved, chunked: null };
             if (FS.isFile(here.mode)) this.track((t) => t.whole(here, Date.now()));
           }

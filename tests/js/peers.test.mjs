@@ -822,5 +822,30 @@ for (const withLocks of [true, false]) {
       }
       for (const m of [ma, mb, mc]) m.detach();
     });
+
+    // Found by the two-tab soak (seed 332815183): a renamed directory x over an empty directory y,
+    // b moved x elsewhere. b kept x where it had put it, and y too, still taken for the entry stored
+    // at y's name: its flush left x's record there as well as at its new place (one id twice).
+    test("a directory moved here that another tab moved over an entry here leaves that entry's place to it", async () => {
+      const dir = `/p${++serial}`;
+      const ma = await start(a, dir);
+      for (const d of ["q", "r", "x", "q/y"]) a.FS.mkdir(`${dir}/${d}`);
+      a.FS.writeFile(`${dir}/x/f`, "f");
+      await flush(ma);
+      const mb = await start(b, dir);
+      hearCommitsOnlyWhenSaving(mb);
+      a.FS.rename(`${dir}/x`, `${dir}/q/y`);
+      await flush(ma);
+      b.FS.rename(`${dir}/x`, `${dir}/r/x`);
+      await flush(mb);
+      assert.deepEqual(list(b, `${dir}/q`), [], "y went with a's rename");
+      assert.equal(read(b, `${dir}/r/x/f`), "f");
+      const [c, mc] = await atRest(ma, mb, dir);
+      for (const t of [a, c]) {
+        assert.deepEqual(list(t, `${dir}/q`), []);
+        assert.equal(read(t, `${dir}/r/x/f`), "f");
+      }
+      for (const m of [ma, mb, mc]) m.detach();
+    });
   });
 }
