@@ -426,8 +426,8 @@
           // Another tab put another entry where this one is stored: it deleted this one there.
           const replaced = storedHere && item.record && item.record.id !== here.asid;
           if (storedHere && (!item.record || (replaced && !tracker.pendingOn(here)))) {
-            // (An entry with no changes here is out of the way already, unless the other tab's
-            // entry stays elsewhere in this tab: a directory this tab moved.)
+            // (clear() usually took such an entry out of the other tab's way already; it is still
+            // here when the other tab's entry stays elsewhere in this tab: one this tab moved.)
             gone.push([depth(here), here, item.key]);
           } else if (replaced) {
             // This tab's entry stays (its changes keep it: see clear), its record and maybe its
