@@ -214,10 +214,7 @@
       // Every place `node`'s record may be: as this tab knows it, and as flushes under way found it.
       const placesOf = (node, saved) => {
         const keys = saved ? saved.keys.slice() : [];
-        for (const flight of this.flying.values()) {
-          const c = flight.get(node);
-          if (c) for (const k of c.keys) if (!keys.some((o) => sameKey(o, k))) keys.push(k);
-        }
+        for (const c of this.flown(node)) for (const k of c.keys) if (!keys.some((o) => sameKey(o, k))) keys.push(k);
         return keys;
       };
 
@@ -253,7 +250,6 @@
         }
         planned.add(node);
         const key = node === root ? null : reg.keyOf(node);
-        if (node !== root) changes.set(node, { keys: node.saved ? node.saved.keys : [], chunks: undefined });
         for (const old of placesOf(node, node.saved)) if (!key || !sameKey(old, key)) deleteKey(old, node);
         plan.push([node, chunks, key]);
       };
@@ -264,6 +260,8 @@
         const id = reg.idOf(node);
         const mtime = tree.mtimeOf(node);
         const saved = { keys: key ? [key] : [], chunked: null, v, mode: node.mode, mtime, size: -1 };
+        // Its own chunks only (those of the flushes under way are theirs); undefined: not a file.
+        let own;
         if (node === root) {
           writer.putRoot({ mode: node.mode, mtime, v });
         } else if (FS.isFile(node.mode)) {
@@ -274,8 +272,7 @@
           const partial = !whole && prev && prev.chunked === true && chunkedNow;
           const list = partial ? this.withFlying(node, chunks === undefined ? [] : chunks) : null;
           const data = writer.fileData(id, bytes, list, !!prev && prev.chunked === chunkedNow);
-          // Its own chunks only: those of the flushes under way are theirs.
-          changes.get(node).chunks = list === null ? null : chunks || [];
+          own = list === null ? null : chunks || [];
           writer.putNode(key, { id, mode: node.mode, mtime, v, ...data });
           saved.chunked = chunkedNow;
           saved.size = bytes.byteLength;
@@ -284,8 +281,10 @@
         } else {
           writer.putNode(key, { id, mode: node.mode, mtime, v, link: node.link });
         }
-        if (key) puts.push(key);
-        else rootWritten = true;
+        if (key) {
+          puts.push(key);
+          changes.set(node, { keys: prev ? prev.keys : [], chunks: own });
+        } else rootWritten = true;
         node.saved = saved;
         written.push([node, prev, false]);
       }
@@ -328,14 +327,21 @@
     // all) and those flushes under way wrote.
     withFlying(node, chunks) {
       let all = chunks;
-      for (const flight of this.flying.values()) {
-        const c = flight.get(node);
-        if (!c || c.chunks === undefined) continue;
+      for (const c of this.flown(node)) {
+        if (c.chunks === undefined) continue;
         if (all === null || c.chunks === null) return null;
         if (all === chunks) all = new Set(chunks);
         for (const i of c.chunks) all.add(i);
       }
       return all;
+    }
+
+    // What the flushes under way changed of `node` (see this.flying), one entry per flush.
+    *flown(node) {
+      for (const flight of this.flying.values()) {
+        const c = flight.get(node);
+        if (c) yield c;
+      }
     }
 
     // Drops old log records now and then; the log only serves tabs that are behind.

@@ -520,7 +520,7 @@
             const why = loop ? `moved in another tab into ${tree.relativePath(parent, mount.root)}, which this tab moved into it` : "moved in this tab and in another tab";
             this.conflict(node, key, record, `${why}: this tab's place is kept`, item);
           }
-          node.saved = { keys: withKey(node.saved, key), at: [key], chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
+          node.saved = keptOver(node, key, record);
           this.track((t) => t.meta(node, Date.now()));
           return;
         }
@@ -551,7 +551,7 @@
           // Both changed it: this tab's version goes whole over the other one's (see the top); the
           // next flush deletes the other record's key if this tab keeps it elsewhere.
           this.conflict(node, key, record, "changed in this tab and in another tab: this tab's version is kept", item);
-          node.saved = { keys: withKey(node.saved, key), at: [key], chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
+          node.saved = keptOver(node, key, record);
           this.track((t) => t.whole(node, Date.now()));
           return;
         }
@@ -828,6 +828,12 @@
     const keys = saved ? saved.keys.slice() : [];
     if (!keys.some((k) => sameKey(k, key))) keys.push(key);
     return keys;
+  }
+
+  // What this tab knows of `node`, kept where this tab has it, once the other tab's `record` for it
+  // was stored at `key`: that place goes with the next flush, which writes the node whole.
+  function keptOver(node, key, record) {
+    return { keys: withKey(node.saved, key), at: [key], chunked: null, v: record.v, mode: node.mode, mtime: tree.mtimeOf(node), size: -1 };
   }
 
   // "file", "directory" or "symlink": a node cannot change from one to another.
